@@ -1,0 +1,97 @@
+/**
+ * One error vocabulary. Every error a Snapshotter throws extends
+ * SnapshotterError and carries a stable `code`; tests and callers compare
+ * codes, never messages. File-level errors from SnapshotFs use Node's POSIX
+ * codes instead (see `posixError`).
+ */
+
+export type ErrorCode =
+  | 'ERR_NOT_FOUND'
+  | 'ERR_ALREADY_EXISTS'
+  | 'ERR_FAILED_PRECONDITION'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_UNAVAILABLE'
+
+export class SnapshotterError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+export class NotFoundError extends SnapshotterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_NOT_FOUND', message, options)
+  }
+}
+
+export class AlreadyExistsError extends SnapshotterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_ALREADY_EXISTS', message, options)
+  }
+}
+
+export class FailedPreconditionError extends SnapshotterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_FAILED_PRECONDITION', message, options)
+  }
+}
+
+export class InvalidArgumentError extends SnapshotterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_ARGUMENT', message, options)
+  }
+}
+
+export class UnavailableError extends SnapshotterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_UNAVAILABLE', message, options)
+  }
+}
+
+export function isSnapshotterError(err: unknown, code?: ErrorCode): err is SnapshotterError {
+  return err instanceof SnapshotterError && (code === undefined || err.code === code)
+}
+
+/** POSIX codes a SnapshotFs may answer with, and their errno numbers on Linux. */
+const ERRNO = {
+  EPERM: 1, ENOENT: 2, EIO: 5, EBADF: 9, EACCES: 13, EBUSY: 16, EEXIST: 17, EXDEV: 18,
+  ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EFBIG: 27, ENOSPC: 28, EROFS: 30, EMLINK: 31,
+  ENAMETOOLONG: 36, ENOTEMPTY: 39, ELOOP: 40, ENOTSUP: 95,
+} as const
+
+export type PosixCode = keyof typeof ERRNO
+
+const DESCRIPTION: Record<PosixCode, string> = {
+  EPERM: 'operation not permitted', ENOENT: 'no such file or directory', EIO: 'i/o error',
+  EBADF: 'bad file descriptor', EACCES: 'permission denied', EBUSY: 'resource busy',
+  EEXIST: 'file already exists', EXDEV: 'cross-device link', ENOTDIR: 'not a directory',
+  EISDIR: 'illegal operation on a directory', EINVAL: 'invalid argument', EFBIG: 'file too large',
+  ENOSPC: 'no space left on device', EROFS: 'read-only file system', EMLINK: 'too many links',
+  ENAMETOOLONG: 'name too long', ENOTEMPTY: 'directory not empty',
+  ELOOP: 'too many symbolic links encountered', ENOTSUP: 'operation not supported',
+}
+
+export interface PosixError extends Error {
+  code: PosixCode
+  errno: number
+  syscall: string
+  path?: string
+}
+
+/** An error shaped like the ones node:fs throws, naming a path inside the snapshot. */
+export function posixError(code: PosixCode, syscall: string, path?: string, dest?: string): PosixError {
+  const where = path === undefined ? '' : dest === undefined ? ` '${path}'` : ` '${path}' -> '${dest}'`
+  const err = new Error(`${code}: ${DESCRIPTION[code]}, ${syscall}${where}`) as PosixError
+  err.code = code
+  err.errno = -ERRNO[code]
+  err.syscall = syscall
+  if (path !== undefined) err.path = path
+  return err
+}
+
+export function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined
+}

@@ -1,0 +1,30 @@
+/** Drivers by name. Core registers none: the package entry registers the built-in ones. */
+import { InvalidArgumentError } from './errors.js'
+import type { Snapshotter } from './snapshotter.js'
+
+export type DriverFactory = (root: string, options?: Record<string, unknown>) => Promise<Snapshotter>
+
+const drivers = new Map<string, DriverFactory>()
+
+export function registerDriver(name: string, factory: DriverFactory): void {
+  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(name)) {
+    throw new InvalidArgumentError(`driver name ${JSON.stringify(name)} must be letters, digits, '.', '_' or '-'`)
+  }
+  if (typeof factory !== 'function') throw new InvalidArgumentError(`driver ${name} needs a factory function`)
+  drivers.set(name, factory)
+}
+
+export function registeredDrivers(): string[] {
+  return [...drivers.keys()]
+}
+
+export async function openSnapshotter(
+  driver: string, root: string, options?: Record<string, unknown>,
+): Promise<Snapshotter> {
+  const factory = drivers.get(driver)
+  if (!factory) {
+    throw new InvalidArgumentError(`unknown driver ${JSON.stringify(driver)} (registered: ${registeredDrivers().join(', ') || 'none'})`)
+  }
+  if (typeof root !== 'string' || root.length === 0) throw new InvalidArgumentError('root must be a non-empty path')
+  return factory(root, options)
+}

@@ -1,0 +1,117 @@
+/**
+ * A store is one root directory owned by one process: `<root>/meta` is the
+ * LevelDB every concern shares through sublevels (values in msgpack), and
+ * `<root>/tmp` holds work in progress. LevelDB's own LOCK file is the
+ * process lock: a second opener, here or in another process, is refused.
+ */
+import { mkdir, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { Level } from 'level'
+import { Packr } from 'msgpackr'
+import { UnavailableError } from './errors.js'
+import { removeTree } from './removetree.js'
+
+const packr = new Packr({ useRecords: false, moreTypes: false })
+
+/** LevelDB value encoding for any msgpack-able value. */
+export const msgpack = {
+  name: 'msgpackr',
+  format: 'buffer' as const,
+  encode: (value: unknown): Buffer => packr.pack(value),
+  decode: (buf: Buffer): unknown => packr.unpack(buf),
+}
+
+export type Db = Level<string, Buffer>
+export type Sublevel<K = string, V = unknown> = ReturnType<typeof sublevelOf<K, V>>
+
+function sublevelOf<K, V>(db: Db, name: string, keyEncoding: 'utf8' | 'buffer') {
+  const valueEncoding = msgpack as typeof msgpack & { decode: (buf: Buffer) => V; encode: (v: V) => Buffer }
+  return db.sublevel<K, V>(name, { keyEncoding, valueEncoding })
+}
+
+type BatchOp = { type: 'put' | 'del'; sublevel: unknown; key: unknown; value?: unknown }
+
+/** One batch across sublevels: the unit of atomicity of every mutation. */
+export class Transaction {
+  readonly #db: Db
+  readonly #ops: BatchOp[] = []
+  constructor(db: Db) {
+    this.#db = db
+  }
+  put<K, V>(sub: Sublevel<K, V>, key: K, value: V): this {
+    this.#ops.push({ type: 'put', sublevel: sub, key, value })
+    return this
+  }
+  del<K, V>(sub: Sublevel<K, V>, key: K): this {
+    this.#ops.push({ type: 'del', sublevel: sub, key })
+    return this
+  }
+  get size(): number {
+    return this.#ops.length
+  }
+  async write(opts: { sync?: boolean } = {}): Promise<void> {
+    if (this.#ops.length > 0) await this.#db.batch(this.#ops as never, { sync: opts.sync ?? false })
+  }
+}
+
+export class Store {
+  readonly root: string
+  readonly db: Db
+  readonly tmpRoot: string
+
+  private constructor(root: string, db: Db) {
+    this.root = root
+    this.db = db
+    this.tmpRoot = join(root, 'tmp')
+  }
+
+  /** Opens (creating if missing) the store at `root`; ERR_UNAVAILABLE if another holds it. */
+  static async open(root: string): Promise<Store> {
+    await mkdir(root, { recursive: true, mode: 0o711 })
+    const db: Db = new Level<string, Buffer>(join(root, 'meta'), { valueEncoding: 'buffer' })
+    try {
+      await db.open()
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause
+      if (cause?.code === 'LEVEL_LOCKED') {
+        throw new UnavailableError(`store ${root} is in use by another process or open handle`, { cause: err })
+      }
+      throw new UnavailableError(`cannot open store ${root}: ${(err as Error).message}`, { cause: err })
+    }
+    const store = new Store(root, db)
+    await store.clearTmp()
+    return store
+  }
+
+  sublevel<V>(name: string): Sublevel<string, V> {
+    return sublevelOf<string, V>(this.db, name, 'utf8')
+  }
+
+  binarySublevel<V>(name: string): Sublevel<Buffer, V> {
+    return sublevelOf<Buffer, V>(this.db, name, 'buffer')
+  }
+
+  transaction(): Transaction {
+    return new Transaction(this.db)
+  }
+
+  /** A fresh directory under `<root>/tmp`, invisible to everything until renamed into place. */
+  async tmpDir(prefix = 'w'): Promise<string> {
+    const dir = join(this.tmpRoot, `${prefix}-${randomBytes(6).toString('hex')}`)
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    return dir
+  }
+
+  /** Everything in tmp/ is garbage when no operation is in flight. */
+  async clearTmp(): Promise<void> {
+    await mkdir(this.tmpRoot, { recursive: true, mode: 0o700 })
+    for (const name of await readdir(this.tmpRoot)) {
+      await removeTree(join(this.tmpRoot, name))
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.close()
+  }
+}

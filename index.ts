@@ -1,0 +1,21 @@
+/**
+ * strata: snapshot storage for container runtimes. Importing this entry
+ * registers the built-in drivers; `core/` itself knows none of them.
+ */
+import { registerDriver } from './core/registry.js'
+import { createNativeSnapshotter } from './drivers/native/index.js'
+
+registerDriver('native', createNativeSnapshotter)
+
+export * from './core/snapshotter.js'
+export * from './core/errors.js'
+export { openSnapshotter, registerDriver, registeredDrivers, type DriverFactory } from './core/registry.js'
+export { openBackedSnapshotter, BackedSnapshotter, type OpenOptions } from './core/snapshots.js'
+export type { Backend, BackendFactory, SnapshotRef } from './core/backend.js'
+export { Store, Transaction, type Sublevel } from './core/store.js'
+export { DirFs, toFileStat, type DirFsOptions } from './core/dirfs.js'
+export { mountAll, unmount, withMount, mountsUnder, unmountUnder, isMountPoint, MountError } from './core/mount.js'
+export { diskUsage } from './core/diskusage.js'
+export { copyTree } from './core/copytree.js'
+export { parseFilters, type Filter, type Selector } from './core/filters.js'
+export { createNativeSnapshotter, type NativeOptions } from './drivers/native/index.js'
