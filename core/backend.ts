@@ -9,7 +9,7 @@
  * and may add keys to the record's batch, core writes the batch (the snapshot
  * now exists), and data no record points to is removed by `cleanup()`.
  */
-import type { Capabilities, Kind, Mount, SnapshotFs, Usage } from './snapshotter.js'
+import type { Capabilities, Change, Kind, Mount, SnapshotFs, Usage } from './snapshotter.js'
 import type { Store, Transaction } from './store.js'
 
 export interface SnapshotRef {
@@ -47,6 +47,12 @@ export interface Backend {
 
   /** Called in the batch that deletes the record; may add keys to `tx`. */
   remove?(ref: SnapshotRef, tx: Transaction): Promise<void>
+
+  /**
+   * The snapshot's changes against its parent, cheaper than comparing the two
+   * trees (overlay reads its diff/, row walks its tree against the parent's).
+   */
+  changes?(ref: SnapshotRef): AsyncIterable<Change>
 
   /** Frees the data of an id no record points to any more. Must be idempotent. */
   drop(id: string): Promise<void>

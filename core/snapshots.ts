@@ -11,7 +11,7 @@ import { matches, parseFilters } from './filters.js'
 import { Metastore, toInfo, type SnapshotRecord } from './metastore.js'
 import { Mutex } from './mutex.js'
 import type {
-  Capabilities, CheckReport, Checkable, Info, Kind, Mount, SnapshotFs, SnapshotOptions, Snapshotter, Usage,
+  Capabilities, Change, CheckReport, Checkable, Info, Kind, Mount, SnapshotFs, SnapshotOptions, Snapshotter, Usage,
 } from './snapshotter.js'
 import { Store } from './store.js'
 import { checkKey, checkLabels, checkOptionalParent, checkOptions } from './validate.js'
@@ -275,6 +275,20 @@ export class BackedSnapshotter implements Snapshotter, Checkable {
       this.#alive()
       const info = toInfo(key, rec)
       if (matches(filter, info, infoField)) yield info
+    }
+  }
+
+  /** The driver's O(changes) listing, when it has one (see ChangeLister). */
+  get changes(): ((key: string) => AsyncIterable<Change>) | undefined {
+    const backend = this.#backend
+    if (!backend.changes) return undefined
+    const self = this
+    return async function* (key: string) {
+      self.#alive()
+      checkKey(key)
+      const rec = await self.#meta.mustGet(key)
+      if (rec.kind === 'view') throw new FailedPreconditionError(`snapshot ${q(key)} is a view: it has no changes`)
+      yield* backend.changes!(refOf(rec))
     }
   }
 

@@ -161,6 +161,26 @@ export interface Capabilities {
   maxDepth?: number
 }
 
+/**
+ * One difference between a snapshot and its parent, as an OCI layer records
+ * it. Changes come in path order, a directory before its contents. A deleted
+ * path is listed once (its contents are implied). Directories that hold a
+ * change are listed as 'modify' so their attributes travel with the layer. An
+ * `opaque` directory hides everything its parent had under that path; all its
+ * contents follow as 'add'.
+ */
+export interface Change {
+  /** Absolute inside the snapshot, no trailing slash. */
+  path: string
+  kind: 'add' | 'modify' | 'delete'
+  opaque?: boolean
+}
+
+/** Optional extension: the changes of an active or committed snapshot in O(changes). */
+export interface ChangeLister {
+  changes(key: string): AsyncIterable<Change>
+}
+
 /** Optional extension: a consistency report between records and data. */
 export interface CheckReport {
   /** Snapshot ids whose data exists without a record (cleanup removes them). */
