@@ -1,0 +1,91 @@
+/** What every command gets: the store (opened on first use), output helpers, the global flags. */
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { Store } from '../core/store.js'
+import { Metastore } from '../core/metastore.js'
+import { openSnapshotter, registeredDrivers } from '../core/registry.js'
+import type { Snapshotter } from '../core/snapshotter.js'
+import { UsageError } from './command.js'
+
+/** Per-user data directory: $STRATA_ROOT, else $XDG_DATA_HOME/strata, else ~/.local/share/strata. */
+export function defaultRoot(): string {
+  if (process.env.STRATA_ROOT) return process.env.STRATA_ROOT
+  const data = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share')
+  return join(data, 'strata')
+}
+
+/** The driver a root was made with, read from its metastore; undefined for a new root. */
+export async function rootDriver(root: string): Promise<string | undefined> {
+  let store: Store
+  try {
+    store = await Store.open(root)
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_UNAVAILABLE') throw err
+    return undefined
+  }
+  try {
+    return await new Metastore(store).getMeta<string>('driver')
+  } finally {
+    await store.close()
+  }
+}
+
+/** overlay where the kernel mounts it for us (root), row otherwise. */
+export function defaultDriver(): string {
+  return process.getuid?.() === 0 && registeredDrivers().includes('overlay') ? 'overlay'
+    : registeredDrivers().includes('row') ? 'row' : 'native'
+}
+
+export class CliContext {
+  readonly root: string
+  readonly json: boolean
+  readonly quiet: boolean
+  readonly #driverFlag?: string
+  #sn?: Snapshotter
+  readonly out: NodeJS.WriteStream = process.stdout
+  readonly err: NodeJS.WriteStream = process.stderr
+
+  constructor(opts: { root?: string; driver?: string; json?: boolean; quiet?: boolean }) {
+    this.root = opts.root ?? defaultRoot()
+    this.json = opts.json ?? false
+    this.quiet = opts.quiet ?? false
+    this.#driverFlag = opts.driver
+  }
+
+  /** Opens the store with the driver it was made with (or --driver, or the default for a new root). */
+  async sn(): Promise<Snapshotter> {
+    if (this.#sn) return this.#sn
+    const recorded = await rootDriver(this.root)
+    if (this.#driverFlag && recorded && this.#driverFlag !== recorded) {
+      throw new UsageError(`${this.root} holds a ${recorded} store; drop --driver or pass --driver ${recorded}`)
+    }
+    const driver = this.#driverFlag ?? recorded ?? defaultDriver()
+    this.#sn = await openSnapshotter(driver, this.root)
+    return this.#sn
+  }
+
+  async close(): Promise<void> {
+    await this.#sn?.close()
+  }
+
+  print(line = ''): void {
+    this.out.write(line + '\n')
+  }
+
+  printJson(value: unknown): void {
+    this.out.write(JSON.stringify(value, null, 2) + '\n')
+  }
+
+  /** Progress goes to a terminal only: quiet when piped, as long jobs should be. */
+  get showProgress(): boolean {
+    return !this.quiet && !this.json && Boolean(this.err.isTTY)
+  }
+
+  /** Prints rows as aligned columns. */
+  table(header: string[], rows: string[][]): void {
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+    const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ')
+    this.print(line(header))
+    for (const r of rows) this.print(line(r))
+  }
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+/**
+ * strata [--root DIR] [--driver overlay|native|row] [--json] <command> [args]
+ * Exit codes: 0 ok, 1 error, 2 usage. Errors are one line naming the key and the code.
+ */
+import { parseArgs } from 'node:util'
+import '../index.js'
+import { UsageError, type Command } from './command.js'
+import { CliContext, defaultRoot } from './context.js'
+import { snapshotCommands } from './commands/snapshots.js'
+import { maintenanceCommands } from './commands/maintenance.js'
+import { conformanceCommand } from './commands/conformance.js'
+import { bench } from './commands/bench.js'
+import { isSnapshotterError } from '../core/errors.js'
+
+const commands: Command[] = [...snapshotCommands, ...maintenanceCommands, conformanceCommand, bench]
+
+const globalOptions = {
+  root: { type: 'string' as const },
+  driver: { type: 'string' as const },
+  json: { type: 'boolean' as const },
+  quiet: { type: 'boolean' as const, short: 'q' },
+  help: { type: 'boolean' as const, short: 'h' },
+}
+
+function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length))
+  return [
+    'usage: strata [--root DIR] [--driver overlay|native|row] [--json] <command> [args]',
+    '',
+    'Snapshot storage for container runtimes (containerd\'s snapshotter API).',
+    `Root defaults to ${defaultRoot()} ($STRATA_ROOT overrides); a root remembers its driver.`,
+    '',
+    'commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'strata <command> --help shows a command\'s arguments.',
+  ].join('\n')
+}
+
+function commandHelp(c: Command): string {
+  return [`usage: strata ${c.usage}`, '', c.summary, ...(c.help ? ['', c.help] : [])].join('\n')
+}
+
+/** Finds the command name: the first positional that is not a global option's value. */
+function findCommand(argv: string[]): { command?: Command; name?: string } {
+  const { positionals } = parseArgs({ args: argv, options: globalOptions, allowPositionals: true, strict: false })
+  const name = positionals[0]
+  return { name, command: commands.find((c) => c.name === name) }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { command, name } = findCommand(argv)
+  if (!command) {
+    if (name === undefined) {
+      process.stdout.write(mainHelp() + '\n')
+      return argv.includes('--help') || argv.includes('-h') ? 0 : 2
+    }
+    process.stderr.write(`strata: unknown command ${JSON.stringify(name)} (strata --help lists them)\n`)
+    return 2
+  }
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: { ...globalOptions, ...command.options }, allowPositionals: true, strict: true })
+  } catch (err) {
+    process.stderr.write(`strata ${command.name}: ${(err as Error).message}\nusage: strata ${command.usage}\n`)
+    return 2
+  }
+  const opts = parsed.values as Record<string, unknown>
+  if (opts.help) {
+    process.stdout.write(commandHelp(command) + '\n')
+    return 0
+  }
+  const args = parsed.positionals.slice(parsed.positionals.indexOf(command.name) + 1)
+  const [min, max] = command.args
+  if (args.length < min || args.length > max) {
+    process.stderr.write(`strata ${command.name}: wrong number of arguments\nusage: strata ${command.usage}\n`)
+    return 2
+  }
+  const ctx = new CliContext({
+    root: opts.root as string | undefined, driver: opts.driver as string | undefined,
+    json: opts.json as boolean | undefined, quiet: opts.quiet as boolean | undefined,
+  })
+  try {
+    return (await command.run(ctx, args, opts)) ?? 0
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`strata ${command.name}: ${err.message}\n`)
+      return 2
+    }
+    const code = isSnapshotterError(err) || typeof (err as { code?: unknown }).code === 'string'
+      ? `${(err as { code: string }).code}: ` : ''
+    process.stderr.write(`strata ${command.name}: ${code}${(err as Error).message ?? String(err)}\n`)
+    if (process.env.STRATA_DEBUG) process.stderr.write(`${(err as Error).stack}\n`)
+    return 1
+  } finally {
+    await ctx.close().catch(() => {})
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code
+}, (err: unknown) => {
+  process.stderr.write(`strata: ${(err as Error).stack ?? String(err)}\n`)
+  process.exitCode = 1
+})
