@@ -1,19 +1,36 @@
 /** `strata bench`: the side-by-side comparison of the registered drivers. */
 import type { Command } from '../command.js'
+import { UsageError } from '../command.js'
 import { registeredDrivers } from '../../core/registry.js'
+import { runBench, SCENARIOS } from '../../bench/main.js'
 
 export const bench: Command = {
   name: 'bench',
-  summary: 'compare the drivers side by side for space and speed',
-  usage: 'bench [--full]',
-  options: { full: { type: 'boolean' } },
+  summary: 'compare the drivers side by side for space and speed (npm start runs this)',
+  usage: 'bench [--full] [--only SCENARIO]... [--driver-list a,b] [--rounds N] [--out DIR]',
+  help: `Scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}. --full runs the large sizes (1 GiB parents and files).\n` +
+    'Results go to bench/results/ (JSON, Markdown, SVG) unless --out says otherwise.',
+  options: {
+    full: { type: 'boolean' },
+    only: { type: 'string', multiple: true },
+    'driver-list': { type: 'string' },
+    rounds: { type: 'string' },
+    out: { type: 'string' },
+  },
   args: [0, 0],
-  async run(ctx) {
-    const drivers = registeredDrivers()
-    if (drivers.length < 2) {
-      ctx.print(`no drivers to compare yet (registered: ${drivers.join(', ')})`)
-      return 0
-    }
-    ctx.print(`drivers: ${drivers.join(', ')}`)
+  async run(ctx, _args, opts) {
+    const drivers = opts['driver-list'] ? String(opts['driver-list']).split(',') : registeredDrivers()
+    for (const d of drivers) if (!registeredDrivers().includes(d)) throw new UsageError(`unknown driver ${d}`)
+    const only = (opts.only as string[] | undefined) ?? []
+    for (const o of only) if (!SCENARIOS.some((s) => s.id === o)) throw new UsageError(`unknown scenario ${o}`)
+    const rounds = opts.rounds === undefined ? undefined : Number(opts.rounds)
+    if (rounds !== undefined && !(Number.isInteger(rounds) && rounds > 0)) throw new UsageError('--rounds takes a positive number')
+    const tty = ctx.showProgress
+    await runBench({
+      drivers, full: Boolean(opts.full), only, rounds, out: opts.out as string | undefined,
+      print: (l) => ctx.print(l),
+      progress: tty ? (msg) => ctx.err.write(`\r\x1b[2K${msg}`) : undefined,
+    })
+    if (tty) ctx.err.write('\r\x1b[2K')
   },
 }

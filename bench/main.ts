@@ -1,0 +1,61 @@
+/**
+ * The side-by-side comparison of every registered driver: the job behind
+ * `npm start` and `strata bench`. Scenarios run driver by driver or round by
+ * round on fresh stores in a temporary directory; the table goes to the
+ * terminal, JSON, Markdown and an SVG chart to bench/results/.
+ */
+import { fileURLToPath } from 'node:url'
+import { registeredDrivers } from '../core/registry.js'
+import { Bench, type BenchOptions } from './harness.js'
+import { machine } from './machine.js'
+import { table, writeResults } from './report.js'
+import { opsVsParentSize } from './scenarios/ops.js'
+import { density } from './scenarios/density.js'
+import { smallWrite } from './scenarios/smallwrite.js'
+import { reads } from './scenarios/reads.js'
+import { containerd16 } from './scenarios/containerd16.js'
+
+export const SCENARIOS: Array<{ id: string; title: string; run: (b: Bench) => Promise<void> }> = [
+  { id: 'ops', title: '1 snapshot operations vs parent size', run: opsVsParentSize },
+  { id: 'density', title: '2 container density', run: density },
+  { id: 'smallwrite', title: '3 small write into a large file', run: smallWrite },
+  { id: 'reads', title: '4 reads vs chain depth', run: reads },
+  { id: 'c16', title: "6 containerd's 16-layer scenario", run: containerd16 },
+]
+
+export const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))
+
+export interface RunBenchOptions extends Partial<Omit<BenchOptions, 'progress'>> {
+  out?: string
+  print?: (line: string) => void
+  progress?: (msg: string) => void
+}
+
+export async function runBench(opts: RunBenchOptions = {}): Promise<{ files: string[]; text: string }> {
+  const print = opts.print ?? ((l: string) => process.stdout.write(l + '\n'))
+  const drivers = opts.drivers?.length ? opts.drivers : registeredDrivers()
+  const b = new Bench({
+    drivers, full: opts.full ?? false, rounds: opts.rounds ?? 3, only: opts.only ?? [], image: opts.image,
+    peer: opts.peer ?? true, progress: opts.progress ?? (() => {}),
+  })
+  const m = machine()
+  print(`strata bench: ${drivers.join(', ')} on ${m.cpu} × ${m.cores}, ${m.kernel}, ${m.filesystem}${b.opts.full ? ' (full sizes)' : ''}`)
+  try {
+    for (const s of SCENARIOS) {
+      if (b.opts.only.length > 0 && !b.opts.only.includes(s.id)) continue
+      const start = Date.now()
+      b.progress(`${s.title}…`)
+      await s.run(b)
+      print(`  ${s.title}: ${((Date.now() - start) / 1000).toFixed(1)} s`)
+    }
+  } finally {
+    await b.close()
+  }
+  const text = table(b.metrics)
+  print('')
+  print(text)
+  const files = await writeResults(opts.out ?? RESULTS_DIR, b.metrics, m, { drivers, full: b.opts.full, only: b.opts.only })
+  print('')
+  print(`results: ${files.join(', ')}`)
+  return { files, text }
+}
