@@ -10,6 +10,7 @@ import { openSnapshotter } from '../core/registry.js'
 import type { Snapshotter } from '../core/snapshotter.js'
 import { removeTree } from '../core/removetree.js'
 import { spread, type Spread } from './stats.js'
+import { isPeer, openPeer, PEERS, peerAvailable } from './peer/containerd.js'
 
 export type Unit = 'ms' | 'bytes' | 'MB/s' | 'ratio' | 'count'
 
@@ -30,6 +31,7 @@ export interface BenchOptions {
   /** Only scenarios whose id is listed (all when empty). */
   only: string[]
   image?: string
+  /** Run containerd's snapshotters beside ours where containerd and ctr are installed. */
   peer: boolean
   progress: (msg: string) => void
 }
@@ -53,11 +55,21 @@ export class Bench {
     return this.#tmp
   }
 
-  /** A new store for `driver` in the bench's temporary directory. */
-  async open(driver: string, label: string): Promise<{ root: string; sn: Snapshotter }> {
-    const root = join(await this.tmp(), `${driver}-${label}-${this.#roots.length}`)
+  /** The columns of a scenario: every driver, and containerd's snapshotters where it compares. */
+  columns(withPeers: boolean): string[] {
+    return withPeers && this.opts.peer && peerAvailable() ? [...this.drivers, ...PEERS] : this.drivers
+  }
+
+  /** A new store for a driver (or a peer) in the bench's temporary directory. */
+  async open(column: string, label: string): Promise<{ root: string; sn: Snapshotter }> {
+    const root = join(await this.tmp(), `${column.replace(/[^a-z0-9-]/gi, '_')}-${label}-${this.#roots.length}`)
     this.#roots.push(root)
-    return { root, sn: await openSnapshotter(driver, root) }
+    return { root, sn: await this.reopen(column, root) }
+  }
+
+  /** Opens an existing store again (after closing it to measure or compact). */
+  async reopen(column: string, root: string): Promise<Snapshotter> {
+    return isPeer(column) ? openPeer(column, root) : openSnapshotter(column, root)
   }
 
   async discard(root: string): Promise<void> {
@@ -77,11 +89,11 @@ export class Bench {
     return m
   }
 
-  /** Runs `fn(driver, round)` for each round, every driver once per round, in rotating order. */
-  async rounds(rounds: number, fn: (driver: string, round: number) => Promise<void>): Promise<void> {
+  /** Runs `fn(column, round)` for each round, every column once per round, in rotating order. */
+  async rounds(rounds: number, columns: string[], fn: (column: string, round: number) => Promise<void>): Promise<void> {
     for (let r = 0; r < rounds; r++) {
-      const order = [...this.drivers.slice(r % this.drivers.length), ...this.drivers.slice(0, r % this.drivers.length)]
-      for (const d of order) await fn(d, r)
+      const k = r % columns.length
+      for (const c of [...columns.slice(k), ...columns.slice(0, k)]) await fn(c, r)
     }
   }
 

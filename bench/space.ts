@@ -4,6 +4,7 @@
  * values until compaction, so figures are reported before and after one.
  */
 import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { diskUsage } from '../core/diskusage.js'
@@ -14,6 +15,7 @@ export async function allocatedBytes(dir: string): Promise<number> {
 
 /** Compacts the LevelDB of a closed store (every key range). */
 export async function compactStore(root: string): Promise<void> {
+  if (!existsSync(join(root, 'meta'))) return
   const db = new ClassicLevel<Buffer, Buffer>(join(root, 'meta'), { keyEncoding: 'buffer', valueEncoding: 'buffer' })
   await db.open()
   try {

@@ -37,11 +37,12 @@ export async function applyLayer16(fs: SnapshotFs, i: number): Promise<void> {
 }
 
 export async function containerd16(b: Bench): Promise<void> {
-  const prepare = perDriver(b.drivers)
-  const write = perDriver(b.drivers)
-  const commit = perDriver(b.drivers)
-  const total = perDriver(b.drivers)
-  await b.rounds(1, async (d) => {
+  const cols = b.columns(true)
+  const prepare = perDriver(cols)
+  const write = perDriver(cols)
+  const commit = perDriver(cols)
+  const total = perDriver(cols)
+  await b.rounds(1, cols, async (d) => {
     b.progress(`16 layers: ${d}`)
     const { root, sn } = await b.open(d, 'c16')
     let parent: string | undefined

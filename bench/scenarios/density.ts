@@ -7,7 +7,6 @@ import type { Bench } from '../harness.js'
 import { perDriver } from '../harness.js'
 import { bytes, committedTree, MiB, withFs, type TreeSpec } from '../fixtures.js'
 import { allocatedBytes, compactStore } from '../space.js'
-import { openSnapshotter } from '../../core/registry.js'
 import type { SnapshotFs, Snapshotter } from '../../core/snapshotter.js'
 
 export function densityCounts(full: boolean): number[] {
@@ -30,12 +29,12 @@ async function containerWork(fs: SnapshotFs, n: number): Promise<void> {
 }
 
 /** Closes the store, measures before and after compaction, reopens it. */
-async function measure(driver: string, root: string, sn: Snapshotter): Promise<[number, number, Snapshotter]> {
+async function measure(b: Bench, driver: string, root: string, sn: Snapshotter): Promise<[number, number, Snapshotter]> {
   await sn.close()
   const before = await allocatedBytes(root)
   await compactStore(root)
   const after = await allocatedBytes(root)
-  return [before, after, await openSnapshotter(driver, root)]
+  return [before, after, await b.reopen(driver, root)]
 }
 
 export async function density(b: Bench): Promise<void> {
@@ -48,7 +47,7 @@ export async function density(b: Bench): Promise<void> {
     let { root, sn } = await b.open(d, 'density')
     b.progress(`density: ${d}: base image (${spec.files} files, ${spec.large} × ${spec.largeSize / MiB} MiB)`)
     await committedTree(sn, 'base', spec)
-    let m = await measure(d, root, sn)
+    let m = await measure(b, d, root, sn)
     sn = m[2]
     base[d].push(m[1])
     let made = 0
@@ -58,7 +57,7 @@ export async function density(b: Bench): Promise<void> {
         await sn.prepare(`ctr-${made}`, 'base')
         await withFs(sn, `ctr-${made}`, (fs) => containerWork(fs, made))
       }
-      m = await measure(d, root, sn)
+      m = await measure(b, d, root, sn)
       sn = m[2]
       raw.get(n)![d].push(m[0])
       compacted.get(n)![d].push(m[1])

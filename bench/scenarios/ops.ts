@@ -33,8 +33,9 @@ async function cycle(sn: Snapshotter, parent: string, tag: string): Promise<Reco
 
 export async function opsVsParentSize(b: Bench): Promise<void> {
   const sizes = parentSizes(b.opts.full)
+  const cols = b.columns(true)
   const stores = new Map<string, { root: string; sn: Snapshotter }>()
-  for (const d of b.drivers) {
+  for (const d of cols) {
     const store = await b.open(d, 'ops')
     stores.set(d, store)
     for (const size of sizes) {
@@ -43,9 +44,9 @@ export async function opsVsParentSize(b: Bench): Promise<void> {
     }
   }
   const samples = new Map<string, Record<string, number[]>>()
-  for (const size of sizes) for (const op of OPS) samples.set(`${op}@${size}`, perDriver(b.drivers))
+  for (const size of sizes) for (const op of OPS) samples.set(`${op}@${size}`, perDriver(cols))
   const rounds = Math.max(3, b.opts.rounds)
-  await b.rounds(rounds, async (d, r) => {
+  await b.rounds(rounds, cols, async (d, r) => {
     b.progress(`ops: round ${r + 1}/${rounds}: ${d}`)
     for (const size of sizes) {
       const t = await cycle(stores.get(d)!.sn, `p-${size}`, `${size}-${r}`)
@@ -57,7 +58,7 @@ export async function opsVsParentSize(b: Bench): Promise<void> {
   for (const op of OPS) {
     for (const size of sizes) b.record('1 ops', `${op}, ${sizeLabel(size)} parent`, 'ms', samples.get(`${op}@${size}`)!)
     const ratio: Record<string, number[]> = {}
-    for (const d of b.drivers) {
+    for (const d of cols) {
       const lo = samples.get(`${op}@${small}`)![d]
       const hi = samples.get(`${op}@${large}`)![d]
       ratio[d] = hi.map((h, i) => h / lo[i])

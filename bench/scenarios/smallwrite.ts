@@ -7,7 +7,6 @@ import type { Bench } from '../harness.js'
 import { perDriver } from '../harness.js'
 import { GiB, MiB, withFs, writeBigFile } from '../fixtures.js'
 import { allocatedBytes, compactStore, settle } from '../space.js'
-import { openSnapshotter } from '../../core/registry.js'
 import { time } from '../stats.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
 
@@ -15,22 +14,23 @@ export function bigFileSize(full: boolean): number {
   return full ? GiB : 256 * MiB
 }
 
-async function reopenCompacted(driver: string, root: string, sn: Snapshotter): Promise<[number, Snapshotter]> {
+async function reopenCompacted(b: Bench, driver: string, root: string, sn: Snapshotter): Promise<[number, Snapshotter]> {
   await sn.close()
   await compactStore(root)
   const bytes = await allocatedBytes(root)
-  return [bytes, await openSnapshotter(driver, root)]
+  return [bytes, await b.reopen(driver, root)]
 }
 
 export async function smallWrite(b: Bench): Promise<void> {
   const size = bigFileSize(b.opts.full)
   const label = size >= GiB ? `${size / GiB} GiB` : `${size / MiB} MiB`
-  const withPrepare = perDriver(b.drivers)
-  const writeOnly = perDriver(b.drivers)
-  const usage = perDriver(b.drivers)
-  const writeTime = perDriver(b.drivers)
+  const cols = b.columns(true)
+  const withPrepare = perDriver(cols)
+  const writeOnly = perDriver(cols)
+  const usage = perDriver(cols)
+  const writeTime = perDriver(cols)
   const rounds = 2
-  for (const d of b.drivers) {
+  for (const d of cols) {
     let { root, sn } = await b.open(d, 'smallwrite')
     b.progress(`small write: ${d}: writing the ${label} file`)
     await sn.prepare('base-a')
@@ -39,10 +39,10 @@ export async function smallWrite(b: Bench): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       b.progress(`small write: ${d}: round ${r + 1}/${rounds}`)
       let before: number
-      ;[before, sn] = await reopenCompacted(d, root, sn)
+      ;[before, sn] = await reopenCompacted(b, d, root, sn)
       await sn.prepare(`child-${r}`, 'base')
       let prepared: number
-      ;[prepared, sn] = await reopenCompacted(d, root, sn)
+      ;[prepared, sn] = await reopenCompacted(b, d, root, sn)
       const usageBefore = (await sn.usage(`child-${r}`)).size
       const [ms] = await time(() => withFs(sn, `child-${r}`, async (fs) => {
         const fh = await fs.open('/big', 'r+')
@@ -52,7 +52,7 @@ export async function smallWrite(b: Bench): Promise<void> {
       writeTime[d].push(ms)
       usage[d].push((await sn.usage(`child-${r}`)).size - usageBefore)
       let after: number
-      ;[after, sn] = await reopenCompacted(d, root, sn)
+      ;[after, sn] = await reopenCompacted(b, d, root, sn)
       withPrepare[d].push(after - before)
       writeOnly[d].push(after - prepared)
     }
