@@ -11,9 +11,9 @@
  *   <root>/overlay2/l/<short>        -> ../<id>/diff
  *
  * Docker's 26-character random short names keep 128 lowers within a page of
- * mount data; base-36 ids (core hands them out and never reuses them) are 1–4
- * characters for the first 1.68 million snapshots, which keeps 500 lowers in
- * a page (`drivers/overlay/mountopts.ts` measures it).
+ * mount data; base-36 ids (core hands them out and never reuses them) have at
+ * most 5 characters for the first 60 million snapshots, which keeps 500
+ * lowers in a page (see `mountopts.ts`).
  */
 import { join } from 'node:path'
 

@@ -13,8 +13,10 @@
  * absolute option string of a deep chain is longer than the page mount(2)
  * copies; `core/mount.ts` (`fitOptions`) rewrites it relative to the overlay
  * home and mounts from there, where each lower costs `l/` + its short name +
- * ':' — at most 6 bytes for ids below 46 656 and 7 below 1.68 million, so 500
- * lowers take 3.5 KB of the page (test/overlay.test.ts measures the string).
+ * ':'. At 500 lowers the whole string is 2.5 KB for the first ids and 4 093
+ * bytes (of 4 095) for ids just below 36^5 ≈ 60 million; from there on short
+ * names have 6 characters and the deepest chains no longer fit
+ * (test/overlay.test.ts measures it).
  */
 import type { SnapshotRef } from '../../core/backend.js'
 import type { Mount } from '../../core/snapshotter.js'
