@@ -79,7 +79,7 @@ export class OverlayBackend implements Backend {
     if (ref.parentIds.length > 0) await writeFile(join(dir, 'lower'), lowerList(ref.parentIds), { mode: 0o644 })
     // In place but unrecorded until core's batch: an orphan for cleanup() if we die from here on.
     await rename(dir, layout.dir(ref.id))
-    await removeTree(tmp)
+    await rmdir(tmp)
     await ignoreMissing(unlink(layout.link(ref.id)))
     await symlink(layout.linkTarget(ref.id), layout.link(ref.id))
     if (ref.parentIds.length > 0) await writeFile(layout.committedMarker(ref.parentIds[0]), '', { mode: 0o600 })
