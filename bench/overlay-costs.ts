@@ -27,9 +27,10 @@ const CHUNK = 8 * MiB
 
 /**
  * Commits `name` (no parent) holding `bytes` of random data, in files of at
- * most `fileBytes` (8 MiB by default) named /data-0, /data-1, …
+ * most `fileBytes` (default 8 MiB) named /data-0, /data-1, …
  */
-export async function commitFilled(sn: Snapshotter, name: string, bytes: number, fileBytes = 8 * MiB): Promise<void> {
+export async function commitFilled(sn: Snapshotter, opts: { name: string; bytes: number; fileBytes?: number }): Promise<void> {
+  const { name, bytes, fileBytes = 8 * MiB } = opts
   const key = `${name}-fill`
   await sn.prepare(key)
   const fs = await sn.open(key)
@@ -51,7 +52,8 @@ export async function commitFilled(sn: Snapshotter, name: string, bytes: number,
 }
 
 /** Milliseconds one `prepare` on `parent` takes (the snapshot is removed untimed). */
-export async function timePrepare(sn: Snapshotter, parent: string, key: string): Promise<number> {
+export async function timePrepare(sn: Snapshotter, opts: { parent: string; key: string }): Promise<number> {
+  const { parent, key } = opts
   const start = process.hrtime.bigint()
   await sn.prepare(key, parent)
   const ms = Number(process.hrtime.bigint() - start) / 1e6
@@ -74,10 +76,11 @@ export function summarize(samples: number[]): Summary {
 }
 
 /** `prepare` timings on each parent, in alternating rounds so drift hits all alike. */
-export async function comparePrepare(sn: Snapshotter, parents: string[], rounds: number): Promise<Map<string, Summary>> {
+export async function comparePrepare(sn: Snapshotter, opts: { parents: string[]; rounds: number }): Promise<Map<string, Summary>> {
+  const { parents, rounds } = opts
   const samples = new Map(parents.map((p) => [p, [] as number[]]))
   for (let r = 0; r < rounds; r++) {
-    for (const p of parents) samples.get(p)!.push(await timePrepare(sn, p, `bench-prepare-${r}-${p}`))
+    for (const p of parents) samples.get(p)!.push(await timePrepare(sn, { parent: p, key: `bench-prepare-${r}-${p}` }))
   }
   return new Map([...samples].map(([p, s]) => [p, summarize(s)]))
 }
@@ -91,8 +94,9 @@ export interface CopyUpCost {
 }
 
 /** Writes 1 byte into the middle of a `fileBytes` file of the parent, through a child. */
-export async function copyUpCost(sn: Snapshotter, fileBytes: number, prefix = 'bench-copyup'): Promise<CopyUpCost> {
-  await commitFilled(sn, `${prefix}-base`, fileBytes, fileBytes)
+export async function copyUpCost(sn: Snapshotter, opts: { fileBytes: number; prefix?: string }): Promise<CopyUpCost> {
+  const { fileBytes, prefix = 'bench-copyup' } = opts
+  await commitFilled(sn, { name: `${prefix}-base`, bytes: fileBytes, fileBytes })
   const child = `${prefix}-child`
   await sn.prepare(child, `${prefix}-base`)
   const before = await sn.usage(child)
@@ -123,13 +127,13 @@ async function main(): Promise<void> {
   const sn = await openSnapshotter(driver, join(dir, 'root'))
   try {
     console.log(`driver ${driver}, store ${join(dir, 'root')}, ${rounds} rounds`)
-    await commitFilled(sn, 'parent-10MiB', 10 * MiB)
-    await commitFilled(sn, 'parent-1GiB', GiB)
-    const prep = await comparePrepare(sn, ['parent-10MiB', 'parent-1GiB'], rounds)
+    await commitFilled(sn, { name: 'parent-10MiB', bytes: 10 * MiB })
+    await commitFilled(sn, { name: 'parent-1GiB', bytes: GiB })
+    const prep = await comparePrepare(sn, { parents: ['parent-10MiB', 'parent-1GiB'], rounds })
     for (const [p, s] of prep) console.log(`prepare on ${p.slice('parent-'.length)} parent: median ${ms(s.median)} (min ${ms(s.min)}, max ${ms(s.max)})`)
     const ratio = prep.get('parent-1GiB')!.median / prep.get('parent-10MiB')!.median
     console.log(`ratio of medians, 1 GiB / 10 MiB: ${ratio.toFixed(2)}`)
-    const copy = await copyUpCost(sn, 256 * MiB)
+    const copy = await copyUpCost(sn, { fileBytes: 256 * MiB })
     console.log(`1-byte write into a ${mib(copy.fileBytes)} lower file: usage ${mib(copy.before.size)} -> ${mib(copy.after.size)}, added ${mib(copy.added)} (${copy.added} bytes), inodes ${copy.before.inodes} -> ${copy.after.inodes}`)
   } finally {
     await sn.close()

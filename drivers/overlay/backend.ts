@@ -10,6 +10,7 @@
  * remove. Opening the store unmounts merged/ mounts a dead process left.
  */
 import { chmod, chown, lstat, mkdir, readFile, readdir, readlink, rename, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Backend, SnapshotRef } from '../../core/backend.js'
 import { DirFs } from '../../core/dirfs.js'
@@ -21,7 +22,7 @@ import type { Capabilities, Change, Mount, SnapshotFs, Usage } from '../../core/
 import type { Store } from '../../core/store.js'
 import { diffChanges } from './changes.js'
 import { MAX_LOWERS, pinnedOptions } from './features.js'
-import { idOfLinkTarget, Layout, lowerList, shortName } from './layout.js'
+import { idOfLinkTarget, Layout, LINK_DIR, lowerList, shortName } from './layout.js'
 import { openPlan, snapshotMounts } from './mountopts.js'
 import { MountTable } from './mounttable.js'
 
@@ -42,33 +43,31 @@ interface Held {
 
 export class OverlayBackend implements Backend {
   readonly capabilities: Capabilities = { kernelMounts: true, renameLowerDirInMount: false, maxDepth: MAX_LOWERS }
-  readonly layout: Layout
+  readonly #layout: Layout
   readonly #store: Store
   readonly #extra: string[]
   readonly #mounts = new MountTable()
 
   constructor(store: Store, extra: string[] = pinnedOptions()) {
     this.#store = store
-    this.layout = new Layout(store.root)
+    this.#layout = new Layout(store.root)
     this.#extra = extra
   }
 
   /** Creates the home and takes down the merged/ mounts of a process that died holding them. */
   async init(): Promise<this> {
-    await mkdir(this.layout.links, { recursive: true, mode: 0o700 })
-    await chmod(this.layout.home, 0o710)
-    for (const target of await mountsUnder(this.layout.home)) await unmount(target)
-    for (const id of await this.list()) await ignoreMissing(rmdir(this.layout.merged(id)))
+    await mkdir(this.#layout.links, { recursive: true, mode: 0o700 })
+    await chmod(this.#layout.home, 0o710)
+    for (const target of await mountsUnder(this.#layout.home)) await unmount(target)
+    // Nothing is mounted there now, so whatever a merged/ holds is junk written while it was not.
+    for (const id of await this.list()) {
+      if (existsSync(this.#layout.merged(id))) await removeTree(this.#layout.merged(id))
+    }
     return this
   }
 
-  /** The options every overlay mount carries to pin the on-disk format (features.ts). */
-  get pinnedOptions(): readonly string[] {
-    return this.#extra
-  }
-
   async create(ref: SnapshotRef): Promise<void> {
-    const { layout } = this
+    const layout = this.#layout
     const tmp = await this.#store.tmpDir('overlay')
     const dir = join(tmp, ref.id)
     await mkdir(join(dir, 'diff'), { recursive: true })
@@ -92,20 +91,20 @@ export class OverlayBackend implements Backend {
    */
   async #rootAttributes(ref: SnapshotRef, diff: string): Promise<void> {
     if (ref.parentIds.length === 0) return chmod(diff, 0o755)
-    const st = await stat(this.layout.diff(ref.parentIds[0]))
+    const st = await stat(this.#layout.diff(ref.parentIds[0]))
     await chown(diff, st.uid, st.gid)
     await chmod(diff, st.mode & 0o7777)
   }
 
   async mounts(ref: SnapshotRef): Promise<Mount[]> {
-    return snapshotMounts(this.layout, ref, this.#extra)
+    return snapshotMounts(this.#layout, ref, this.#extra)
   }
 
   /** Holds the snapshot's files: its directory as it is, or a shared overlay mount on merged/. */
   async #hold(ref: SnapshotRef): Promise<Held> {
-    const plan = openPlan(this.layout, ref, this.#extra)
+    const plan = openPlan(this.#layout, ref, this.#extra)
     if (plan.kind === 'dir') return { dir: plan.dir, readOnly: plan.readOnly, release: async () => {} }
-    const target = this.layout.merged(ref.id)
+    const target = this.#layout.merged(ref.id)
     await this.#mounts.acquire(target, [plan.mount])
     let released = false
     return {
@@ -119,59 +118,54 @@ export class OverlayBackend implements Backend {
     }
   }
 
-  /** How many open() handles share the merged/ mount of `id` (0: not mounted). */
-  mountHolders(id: string): number {
-    return this.#mounts.holders(this.layout.merged(id))
-  }
-
   async open(ref: SnapshotRef): Promise<SnapshotFs> {
     const held = await this.#hold(ref)
     return new DirFs(held.dir, { readOnly: held.readOnly, onClose: held.release })
   }
 
   async usage(ref: SnapshotRef): Promise<Usage> {
-    return diskUsage(this.layout.diff(ref.id))
+    return diskUsage(this.#layout.diff(ref.id))
   }
 
   async commit(ref: SnapshotRef): Promise<Usage> {
-    return diskUsage(this.layout.diff(ref.id))
+    return diskUsage(this.#layout.diff(ref.id))
   }
 
   async *changes(ref: SnapshotRef): AsyncGenerator<Change> {
     const [parent, ...grandparents] = ref.parentIds
     const lower = parent === undefined ? undefined : await this.#hold({ id: parent, kind: 'committed', parentIds: grandparents })
     try {
-      yield* diffChanges(this.layout.diff(ref.id), lower?.dir)
+      yield* diffChanges(this.#layout.diff(ref.id), lower?.dir)
     } finally {
       await lower?.release()
     }
   }
 
   async drop(id: string): Promise<void> {
-    await this.#mounts.forget(this.layout.merged(id))
-    await ignoreMissing(unlink(this.layout.link(id)))
-    await removeTree(this.layout.dir(id))
+    await this.#mounts.forget(this.#layout.merged(id))
+    await ignoreMissing(unlink(this.#layout.link(id)))
+    await removeTree(this.#layout.dir(id))
   }
 
   async list(): Promise<string[]> {
-    return (await readdir(this.layout.home)).filter((name) => /^\d+$/.test(name))
+    return (await readdir(this.#layout.home)).filter((name) => /^\d+$/.test(name))
   }
 
   /** Removes `l/` links no live snapshot owns, and anything else in the home that is not ours. */
   async cleanup(live: ReadonlySet<string>): Promise<void> {
-    for (const name of await readdir(this.layout.links)) {
-      const path = join(this.layout.links, name)
+    for (const name of await readdir(this.#layout.links)) {
+      const path = join(this.#layout.links, name)
       const target = await readlink(path).catch(() => '')
       const id = idOfLinkTarget(target)
       if (id === undefined || !live.has(id) || shortName(id) !== name) await ignoreMissing(unlink(path))
     }
-    for (const name of await readdir(this.layout.home)) {
-      if (name !== 'l' && !/^\d+$/.test(name)) await removeTree(join(this.layout.home, name))
+    for (const name of await readdir(this.#layout.home)) {
+      if (name !== LINK_DIR && !/^\d+$/.test(name)) await removeTree(join(this.#layout.home, name))
     }
   }
 
   async verify(ref: SnapshotRef): Promise<string | undefined> {
-    const { layout } = this
+    const layout = this.#layout
     const short = shortName(ref.id)
     try {
       if (!(await lstat(layout.diff(ref.id))).isDirectory()) return `${layout.diff(ref.id)} is not a directory`

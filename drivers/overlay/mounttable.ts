@@ -58,11 +58,6 @@ export class MountTable {
     })
   }
 
-  /** How many holders share the mount on `target` (0: not mounted by us). */
-  holders(target: string): number {
-    return this.#counts.get(target) ?? 0
-  }
-
   /** Forgets `target` without unmounting (its directory is about to be removed with its mounts). */
   forget(target: string): Promise<void> {
     return this.#serial(target, async () => {
