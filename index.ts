@@ -4,8 +4,10 @@
  */
 import { registerDriver } from './core/registry.js'
 import { createNativeSnapshotter } from './drivers/native/index.js'
+import { createRowSnapshotter, type RowOptions } from './drivers/row/index.js'
 
 registerDriver('native', createNativeSnapshotter)
+registerDriver('row', (root, options) => createRowSnapshotter(root, options as RowOptions | undefined))
 
 export * from './core/snapshotter.js'
 export * from './core/errors.js'
@@ -19,3 +21,4 @@ export { diskUsage } from './core/diskusage.js'
 export { copyTree } from './core/copytree.js'
 export { parseFilters, type Filter, type Selector } from './core/filters.js'
 export { createNativeSnapshotter, type NativeOptions } from './drivers/native/index.js'
+export { createRowSnapshotter, inspectRowStore, ROW_MOUNT_TYPE, type RowOptions, type RowKeyCounts } from './drivers/row/index.js'
