@@ -134,8 +134,12 @@ export class RowFs implements SnapshotFs {
     return fh
   }
 
+  /** A new inode owned by the caller; in a setgid directory it takes the directory's group, as on Linux. */
   #create(e: Edit, r: Resolved, spec: Omit<NewInode, 'uid' | 'gid' | 'mtimeMs'>): number {
-    return createInode(e, r.dir, r.name, { ...spec, ...owner(), mtimeMs: Date.now() })[0]
+    const ids = owner()
+    const parent = mustInode(e, r.dir)
+    if (parent.mode & 0o2000) ids.gid = parent.gid
+    return createInode(e, r.dir, r.name, { ...spec, ...ids, mtimeMs: Date.now() })[0]
   }
 
   async mkdir(p: string, opts: { mode?: number; recursive?: boolean } = {}): Promise<void> {
