@@ -32,6 +32,11 @@ export interface RowOptions {
   inlineBytes?: number
   /** Decoded tree nodes kept in memory (default 8192). */
   cacheNodes?: number
+  /**
+   * LevelDB's in-memory write buffer (default 64 MiB). Blocks are large
+   * values: a small buffer flushes every batch and compaction dominates.
+   */
+  writeBufferSize?: number
 }
 
 const FORMAT_VERSION = 1
@@ -46,20 +51,30 @@ function intOption(opts: Record<string, unknown>, name: string, dflt: number, ok
   return v
 }
 
-function parseOptions(options: unknown): { format: Format; cacheNodes: number; blockSizeGiven: boolean } {
+interface Parsed {
+  format: Format
+  cacheNodes: number
+  writeBufferSize: number
+  blockSizeGiven: boolean
+}
+
+function parseOptions(options: unknown): Parsed {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new InvalidArgumentError('row options must be an object')
   }
   const o = (options ?? {}) as Record<string, unknown>
   for (const k of Object.keys(o)) {
-    if (!['blockSize', 'nodeBytes', 'inlineBytes', 'cacheNodes'].includes(k)) throw new InvalidArgumentError(`unknown row option ${k}`)
+    if (!['blockSize', 'nodeBytes', 'inlineBytes', 'cacheNodes', 'writeBufferSize'].includes(k)) {
+      throw new InvalidArgumentError(`unknown row option ${k}`)
+    }
   }
   const isPow2 = (n: number): boolean => (n & (n - 1)) === 0
   const blockSize = intOption(o, 'blockSize', 64 * KiB, (n) => n >= 4 * KiB && n <= 1024 * KiB && isPow2(n), 'a power of two from 4096 to 1048576')
   const nodeBytes = intOption(o, 'nodeBytes', 4 * KiB, (n) => n >= 1 * KiB && n <= 64 * KiB, 'from 1024 to 65536')
   const inlineMax = intOption(o, 'inlineBytes', Math.min(2 * KiB, nodeBytes / 4), (n) => n >= 0 && n <= nodeBytes / 2 && n < blockSize, 'from 0 to half of nodeBytes')
   const cacheNodes = intOption(o, 'cacheNodes', 8192, (n) => n >= 16, 'at least 16')
-  return { format: { blockSize, nodeBytes, inlineMax }, cacheNodes, blockSizeGiven: o.blockSize !== undefined }
+  const writeBufferSize = intOption(o, 'writeBufferSize', 64 * KiB * KiB, (n) => n >= 1 * KiB * KiB && n <= 1024 * KiB * KiB, 'from 1 MiB to 1 GiB')
+  return { format: { blockSize, nodeBytes, inlineMax }, cacheNodes, writeBufferSize, blockSizeGiven: o.blockSize !== undefined }
 }
 
 /** The block size is the store's for life: recorded at first open, checked at every later one. */
@@ -78,10 +93,11 @@ async function settleFormat(store: Store, db: RowDb, format: Format, blockSizeGi
 }
 
 export async function createRowSnapshotter(root: string, options: RowOptions = {}): Promise<Snapshotter> {
-  const { format, cacheNodes, blockSizeGiven } = parseOptions(options)
+  const { format, cacheNodes, writeBufferSize, blockSizeGiven } = parseOptions(options)
   return openBackedSnapshotter({
     root,
     driver: 'row',
+    store: { writeBufferSize },
     backend: async (store) => {
       const db = rowDb(store)
       return new RowBackend(store, db, await settleFormat(store, db, format, blockSizeGiven), cacheNodes)
