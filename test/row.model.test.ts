@@ -4,8 +4,9 @@
  * must stay equal (type, mode, owner, size, content, hard-link groups,
  * symlink targets). Tiny nodes and blocks make the trees split, merge and
  * redirect constantly; check() (the driver's fsck: structure, ownership,
- * leaks, counters) runs after every round, and every committed layer must
- * still hold what it held when it was committed.
+ * leaks, counters) runs after every round, every committed layer must still
+ * hold what it held when it was committed, and changes() must list exactly
+ * what a brute-force walk of both trees finds.
  */
 import { mkdtemp, rm, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -14,7 +15,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DirFs } from '../core/dirfs.js'
 import { diffManifests, manifest, type Entry } from '../conformance/compare.js'
 import { prng } from '../conformance/crash-model.js'
-import type { Checkable, SnapshotFs, Snapshotter } from '../core/snapshotter.js'
+import { createHash } from 'node:crypto'
+import type { Change, ChangeLister, Checkable, FileStat, SnapshotFs, Snapshotter } from '../core/snapshotter.js'
 import { createRowSnapshotter } from '../drivers/row/index.js'
 
 let dir: string
@@ -140,11 +142,57 @@ async function clean(sn: Snapshotter, where: string): Promise<void> {
   expect(report, where).toEqual({ orphans: [], missing: [], problems: [] })
 }
 
+/** What a layer records of an entry besides its inode number (not nlink). */
+async function content(fs: SnapshotFs, p: string, st: FileStat): Promise<string> {
+  const extra = st.type === 'file' ? createHash('sha256').update(await fs.readFile(p)).digest('hex')
+    : st.type === 'symlink' ? await fs.readlink(p) : ''
+  return [st.type, st.mode, st.uid, st.gid, st.size, st.mtimeMs, st.rdev ?? '', extra].join(' ')
+}
+
+/** The changes of `after` against `before`, by walking both trees whole: the oracle for changes(). */
+async function bruteChanges(before: SnapshotFs | undefined, after: SnapshotFs): Promise<Change[]> {
+  const out: Change[] = []
+  const lstat = (fs: SnapshotFs | undefined, p: string) => (fs ? fs.lstat(p).catch(() => undefined) : undefined)
+  const addAll = async (dir: string): Promise<void> => {
+    for (const name of await after.readdir(dir)) {
+      const p = `${dir}/${name}`
+      out.push({ path: p, kind: 'add' })
+      if ((await after.lstat(p)).type === 'dir') await addAll(p)
+    }
+  }
+  const walk = async (dir: string): Promise<Change[]> => {
+    const mine: Change[] = []
+    const names = new Set(await after.readdir(dir || '/'))
+    if (before) for (const n of await before.readdir(dir || '/')) names.add(n)
+    for (const name of [...names].sort()) {
+      const p = `${dir}/${name}`
+      const o = await lstat(before, p)
+      const n = await lstat(after, p)
+      if (!n) {
+        mine.push({ path: p, kind: 'delete' })
+      } else if (!o || o.ino !== n.ino) {
+        mine.push(!o ? { path: p, kind: 'add' } : o.type === 'dir' && n.type === 'dir' ? { path: p, kind: 'modify', opaque: true } : { path: p, kind: 'modify' })
+        if (n.type === 'dir') {
+          const saved = out.length
+          await addAll(p)
+          mine.push(...out.splice(saved))
+        }
+      } else {
+        const differs = (await content(before!, p, o)) !== (await content(after, p, n))
+        const inside = n.type === 'dir' ? await walk(p) : []
+        if (differs || inside.length > 0) mine.push({ path: p, kind: 'modify' }, ...inside)
+      }
+    }
+    return mine
+  }
+  return walk('')
+}
+
 describe('row against a real directory', () => {
   // STRATA_ROW_SEEDS=200 for a longer hunt; each seed is a different run.
   const seeds = Number(process.env.STRATA_ROW_SEEDS ?? 3)
   for (let seed = 1; seed <= seeds; seed++) {
-    it(`random operations over a chain of layers agree with DirFs (seed ${seed})`, async () => {
+    it(`random operations over a chain of layers agree with DirFs, and changes() with a walk of both trees (seed ${seed})`, async () => {
       const rand = prng(seed)
       const sn = await createRowSnapshotter(join(dir, 'root'), { blockSize: 4096, nodeBytes: 1024, inlineBytes: 200 })
       const flatDir = join(dir, 'flat')
@@ -162,6 +210,11 @@ describe('row against a real directory', () => {
           if (i % 40 === 39) await same(fs, flat, `layer ${layer} after ${log.slice(-5).join(' | ')}`)
         }
         const m = await same(fs, flat, `layer ${layer} at commit`)
+        const listed: Change[] = []
+        for await (const c of (sn as unknown as ChangeLister).changes(key)) listed.push(c)
+        const below = parent === undefined ? undefined : await sn.open(parent)
+        expect(listed, `changes() of layer ${layer}`).toEqual(await bruteChanges(below, fs))
+        await below?.close()
         await fs.close()
         await clean(sn, `layer ${layer} before commit`)
         parent = `l${layer}`

@@ -9,7 +9,7 @@
 import type { Change } from '../../core/snapshotter.js'
 import { Reader } from './edit.js'
 import { type Inode, decodeInode } from './items.js'
-import { ItemType, itemIno, itemType } from './keys.js'
+import { ItemType, direntName, itemIno, itemType } from './keys.js'
 import { ROOT_INO, entries, links, lookup } from './namespace.js'
 import { kidAt, kidCount, type Ptr } from './node.js'
 import type { NodeSource } from './nodestore.js'
@@ -77,11 +77,12 @@ function sameContent(a: Inode, b: Inode): boolean {
 export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr): Change[] {
   const oldT = before === undefined ? undefined : new Reader(src, before)
   const newT = new Reader(src, after)
-  const dirtyDirs = new Set<number>()
+  // Directory → names whose entries differ, and inodes whose own content differs.
+  const changed = new Map<number, Set<string>>()
   const touched = new Set<number>()
   diffTrees(src, before, after, (k, o, n) => {
     const type = itemType(k)
-    if (type === ItemType.Dirent) dirtyDirs.add(itemIno(k))
+    if (type === ItemType.Dirent) namesOf(changed, itemIno(k)).add(direntName(k))
     else if (type === ItemType.Block) touched.add(itemIno(k))
     else if (type === ItemType.Inode && !(o && n && sameContent(decodeInode(o), decodeInode(n)))) touched.add(itemIno(k))
   })
@@ -93,13 +94,11 @@ export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr
     if (ino === ROOT_INO || climbed.has(ino)) return
     climbed.add(ino)
     for (const { parent, name } of links(newT, ino)) {
-      let names = want.get(parent)
-      if (!names) want.set(parent, (names = new Set()))
-      names.add(name)
+      namesOf(want, parent).add(name)
       climb(parent)
     }
   }
-  for (const ino of [...dirtyDirs, ...touched]) climb(ino)
+  for (const ino of [...changed.keys(), ...touched]) climb(ino)
 
   const out: Change[] = []
   const addAll = (path: string, dir: number): void => {
@@ -109,11 +108,7 @@ export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr
     }
   }
   const walk = (path: string, dir: number): void => {
-    const names = new Set(want.get(dir) ?? [])
-    if (dirtyDirs.has(dir)) {
-      for (const [name] of entries(newT, dir)) names.add(name)
-      if (oldT) for (const [name] of entries(oldT, dir)) names.add(name)
-    }
+    const names = new Set([...(want.get(dir) ?? []), ...(changed.get(dir) ?? [])])
     for (const name of [...names].sort()) {
       const p = `${path}/${name}`
       const o = oldT ? lookup(oldT, dir, name) : undefined
@@ -126,7 +121,7 @@ export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr
         else out.push({ path: p, kind: 'modify' })
         if (n.type === 'dir') addAll(p, n.ino)
       } else {
-        const inside = n.type === 'dir' && (want.has(n.ino) || dirtyDirs.has(n.ino))
+        const inside = n.type === 'dir' && (want.has(n.ino) || changed.has(n.ino))
         if (inside || touched.has(n.ino)) out.push({ path: p, kind: 'modify' })
         if (inside) walk(p, n.ino)
       }
@@ -134,6 +129,12 @@ export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr
   }
   walk('', ROOT_INO)
   return out
+}
+
+function namesOf(map: Map<number, Set<string>>, dir: number): Set<string> {
+  let names = map.get(dir)
+  if (!names) map.set(dir, (names = new Set()))
+  return names
 }
 
 function sorted<T>(list: Array<[string, T]>): Array<[string, T]> {

@@ -28,9 +28,9 @@ export interface RowOptions {
   blockSize?: number
   /** Tree nodes split above this many bytes (default 4096). */
   nodeBytes?: number
-  /** Files up to this size live inside their inode (default 2048; at most a quarter of nodeBytes). */
+  /** Files up to this size live inside their inode (default 2048, at most half of nodeBytes). */
   inlineBytes?: number
-  /** Decoded tree nodes kept in memory (default 8192). */
+  /** Decoded tree nodes kept in memory (default 4096). */
   cacheNodes?: number
   /**
    * LevelDB's in-memory write buffer (default 64 MiB). Blocks are large
@@ -71,8 +71,8 @@ function parseOptions(options: unknown): Parsed {
   const isPow2 = (n: number): boolean => (n & (n - 1)) === 0
   const blockSize = intOption(o, 'blockSize', 64 * KiB, (n) => n >= 4 * KiB && n <= 1024 * KiB && isPow2(n), 'a power of two from 4096 to 1048576')
   const nodeBytes = intOption(o, 'nodeBytes', 4 * KiB, (n) => n >= 1 * KiB && n <= 64 * KiB, 'from 1024 to 65536')
-  const inlineMax = intOption(o, 'inlineBytes', Math.min(2 * KiB, nodeBytes / 4), (n) => n >= 0 && n <= nodeBytes / 2 && n < blockSize, 'from 0 to half of nodeBytes')
-  const cacheNodes = intOption(o, 'cacheNodes', 8192, (n) => n >= 16, 'at least 16')
+  const inlineMax = intOption(o, 'inlineBytes', Math.min(2 * KiB, nodeBytes / 2), (n) => n >= 0 && n <= nodeBytes / 2 && n < blockSize, 'from 0 to half of nodeBytes')
+  const cacheNodes = intOption(o, 'cacheNodes', 4096, (n) => n >= 16, 'at least 16')
   const writeBufferSize = intOption(o, 'writeBufferSize', 64 * KiB * KiB, (n) => n >= 1 * KiB * KiB && n <= 1024 * KiB * KiB, 'from 1 MiB to 1 GiB')
   return { format: { blockSize, nodeBytes, inlineMax }, cacheNodes, writeBufferSize, blockSizeGiven: o.blockSize !== undefined }
 }
