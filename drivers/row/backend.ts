@@ -127,7 +127,7 @@ export class RowBackend implements Backend {
     } catch (err) {
       return (err as Error).message
     }
-    return verifySnapshot(this.#src, Number(ref.id), rec, ref.parentIds.map(Number))
+    return verifySnapshot(this.#src, { id: Number(ref.id), rec, ancestors: ref.parentIds.map(Number) })
   }
 
   async close(): Promise<void> {

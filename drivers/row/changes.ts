@@ -75,8 +75,9 @@ function sameContent(a: Inode, b: Inode): boolean {
 
 /** The changes of the tree at `after` against the tree at `before` (none: everything is added). */
 export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr): Change[] {
-  const oldT = before === undefined ? undefined : new Reader(src, before)
-  const newT = new Reader(src, after)
+  // Only names are read here, never file data: the block size does not matter.
+  const oldT = before === undefined ? undefined : new Reader(src, before, 0)
+  const newT = new Reader(src, after, 0)
   // Directory → names whose entries differ, and inodes whose own content differs.
   const changed = new Map<number, Set<string>>()
   const touched = new Set<number>()

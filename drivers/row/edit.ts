@@ -51,11 +51,13 @@ const idOf = (g: number, s: number): string => `${g}:${s}`
 /** A tree as it stands: reads only. */
 export class Reader implements Items {
   readonly root: Ptr
+  readonly blockSize: number
   readonly #src: NodeSource
 
-  constructor(src: NodeSource, root: Ptr) {
+  constructor(src: NodeSource, root: Ptr, blockSize: number) {
     this.#src = src
     this.root = root
+    this.blockSize = blockSize
   }
 
   get(key: Buffer): Buffer | undefined {

@@ -12,8 +12,17 @@ import { type BlockPtr, type Inode, type ItemEdit, type Items, decodeBlockPtr, e
 import { blockKey, blocksFrom, readU64 } from './keys.js'
 import { freeing, putInode } from './namespace.js'
 
+/** A regular file: its number and its inode as the operation sees it (changes update it). */
+export interface FileRef {
+  ino: number
+  inode: Inode
+}
+
 /** Copies up to `len` bytes at `pos` into buf[off…]; returns how many (0 at or past the end). */
-export function readAt(t: Items, ino: number, inode: Inode, bs: number, buf: Buffer, off: number, len: number, pos: number): number {
+export function readAt(t: Items, f: FileRef, io: { buf: Buffer; off: number; len: number; pos: number }): number {
+  const { ino, inode } = f
+  const { buf, off, len, pos } = io
+  const bs = t.blockSize
   if (pos >= inode.size || len === 0) return 0
   const n = Math.min(len, inode.size - pos)
   const end = pos + n
@@ -39,10 +48,10 @@ export function readAt(t: Items, ino: number, inode: Inode, bs: number, buf: Buf
   return n
 }
 
-export function readAll(t: Items, ino: number, inode: Inode, bs: number): Buffer {
-  const out = Buffer.allocUnsafe(inode.size)
-  readAt(t, ino, inode, bs, out, 0, inode.size, 0)
-  return out
+export function readAll(t: Items, f: FileRef): Buffer {
+  const buf = Buffer.allocUnsafe(f.inode.size)
+  readAt(t, f, { buf, off: 0, len: buf.length, pos: 0 })
+  return buf
 }
 
 /** Stores `data` as the block at `idx`, in place if this generation owns the block there. */
@@ -63,11 +72,13 @@ function spill(e: ItemEdit, ino: number, inode: Inode): void {
   if (d !== undefined && d.length > 0) storeBlock(e, ino, 0, undefined, Buffer.from(d))
 }
 
-/** Writes src at pos, growing the file if needed; updates the inode (size, mtime). */
-export function writeAt(e: ItemEdit, ino: number, inode: Inode, src: Buffer, pos: number, nowMs: number): void {
+/** Writes `data` at `pos`, growing the file if needed; updates the inode (size, mtime). */
+export function writeAt(e: ItemEdit, f: FileRef, w: { data: Buffer; pos: number; now: number }): void {
+  const { ino, inode } = f
+  const { data: src, pos } = w
   const end = pos + src.length
   const size = Math.max(inode.size, end)
-  inode.mtimeMs = nowMs
+  inode.mtimeMs = w.now
   if (src.length > 0 && inode.data !== undefined && size <= e.inlineMax) {
     const d = Buffer.alloc(Math.max(inode.data.length, end))
     inode.data.copy(d)
@@ -104,16 +115,18 @@ function writeBlocks(e: ItemEdit, ino: number, oldSize: number, src: Buffer, pos
 }
 
 /** Sets the file's length: cut blocks are freed if owned, and a cut block is trimmed. */
-export function truncateTo(e: ItemEdit, ino: number, inode: Inode, len: number, nowMs: number): void {
+export function truncateTo(e: ItemEdit, f: FileRef, t: { len: number; now: number }): void {
+  const { ino, inode } = f
+  const { len } = t
   const bs = e.blockSize
-  inode.mtimeMs = nowMs
+  inode.mtimeMs = t.now
   if (inode.data !== undefined) {
     if (len <= e.inlineMax) inode.data = Buffer.from(inode.data.subarray(0, Math.min(len, inode.data.length)))
     else spill(e, ino, inode)
   } else if (len <= e.inlineMax) {
     // Back inside the inode: the file is small again.
     const keep = Buffer.alloc(Math.min(len, inode.size))
-    readAt(e, ino, inode, bs, keep, 0, keep.length, 0)
+    readAt(e, f, { buf: keep, off: 0, len: keep.length, pos: 0 })
     const [lo, hi] = blocksFrom(ino, 0)
     e.delRange(lo, hi, freeing(e))
     inode.data = keep
@@ -127,14 +140,4 @@ export function truncateTo(e: ItemEdit, ino: number, inode: Inode, len: number, 
   }
   inode.size = len
   putInode(e, ino, inode)
-}
-
-/** Bytes a file's blocks hold (for checks). */
-export function blockBytes(t: Items, ino: number): number {
-  let total = 0
-  const [lo, hi] = blocksFrom(ino, 0)
-  t.scan(lo, hi, (_k, v) => {
-    total += decodeBlockPtr(v).len
-  })
-  return total
 }

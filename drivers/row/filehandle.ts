@@ -46,7 +46,7 @@ export function writeData(snap: Snap, ino: number, path: string, src: Buffer, po
     if (start < 0) cur = start = append ? inode.size : pos
     const end = start + src.length
     const next = Math.min(end, (Math.floor(cur / step) + 1) * step)
-    writeAt(e, ino, inode, src.subarray(cur - start, next - start), cur, Date.now())
+    writeAt(e, { ino, inode }, { data: src.subarray(cur - start, next - start), pos: cur, now: Date.now() })
     cur = next
     return cur < end
   })
@@ -81,7 +81,7 @@ export class RowFileHandle implements FileHandle {
       const inode = inodeOf(t, this.#ino, 'read', this.#path)
       if (inode.type === 'dir') throw posixError('EISDIR', 'read', this.#path)
       if (inode.type !== 'file') return 0
-      return readAt(t, this.#ino, inode, this.#snap.format.blockSize, buf, offset, length, position)
+      return readAt(t, { ino: this.#ino, inode }, { buf, off: offset, len: length, pos: position })
     })
   }
 
@@ -99,7 +99,7 @@ export class RowFileHandle implements FileHandle {
     await this.#snap.write((e) => {
       const inode = inodeOf(e, this.#ino, 'ftruncate', this.#path)
       if (inode.type !== 'file') throw posixError('EINVAL', 'ftruncate', this.#path)
-      truncateTo(e, this.#ino, inode, len, Date.now())
+      truncateTo(e, { ino: this.#ino, inode }, { len, now: Date.now() })
     })
   }
 

@@ -82,6 +82,7 @@ export const NO_VALUE = packValue(null)
 /** Read access to one tree as it stands. */
 export interface Items {
   readonly root: Ptr
+  readonly blockSize: number
   get(key: Buffer): Buffer | undefined
   scan(lo: Buffer, hi: Buffer, fn: (k: Buffer, v: Buffer) => boolean | void): void
   /** A data block's bytes. */
@@ -91,7 +92,6 @@ export interface Items {
 /** An open change to one active snapshot's tree: everything in it lands in one batch. */
 export interface ItemEdit extends Items {
   readonly gen: number
-  readonly blockSize: number
   /** The largest file kept inside its inode. */
   readonly inlineMax: number
   put(key: Buffer, val: Buffer): void

@@ -84,8 +84,16 @@ export interface NewInode {
   mtimeMs: number
 }
 
+/** A name in a directory and what it links to. */
+export interface Link {
+  dir: number
+  name: string
+  ino: number
+  type: FileType
+}
+
 /** Creates an inode and links it as dir/name. */
-export function createInode(e: ItemEdit, dir: number, name: string, spec: NewInode): [number, Inode] {
+export function createInode(e: ItemEdit, at: { dir: number; name: string }, spec: NewInode): [number, Inode] {
   const ino = e.allocIno()
   const inode: Inode = {
     type: spec.type, mode: spec.mode & 0o7777, uid: spec.uid, gid: spec.gid, size: spec.size ?? 0,
@@ -94,22 +102,22 @@ export function createInode(e: ItemEdit, dir: number, name: string, spec: NewIno
   if (spec.target !== undefined) inode.target = spec.target
   if (spec.type === 'file') inode.data = Buffer.alloc(0)
   putInode(e, ino, inode)
-  addEntry(e, dir, name, ino, spec.type, spec.mtimeMs)
+  addEntry(e, { ...at, ino, type: spec.type }, spec.mtimeMs)
   return [ino, inode]
 }
 
-/** Links `ino` as dir/name; a directory entry adds one link to its parent. */
-export function addEntry(e: ItemEdit, dir: number, name: string, ino: number, type: FileType, nowMs: number): void {
-  e.put(direntKey(dir, name), encodeDirent({ ino, type }))
-  e.put(backrefKey(ino, dir, name), NO_VALUE)
-  touchDir(e, dir, type === 'dir' ? 1 : 0, nowMs)
+/** Links an inode as dir/name; a directory entry adds one link to its parent. */
+export function addEntry(e: ItemEdit, l: Link, nowMs: number): void {
+  e.put(direntKey(l.dir, l.name), encodeDirent({ ino: l.ino, type: l.type }))
+  e.put(backrefKey(l.ino, l.dir, l.name), NO_VALUE)
+  touchDir(e, l.dir, l.type === 'dir' ? 1 : 0, nowMs)
 }
 
 /** Unlinks dir/name (the inode itself is the caller's business). */
-export function removeEntry(e: ItemEdit, dir: number, name: string, ino: number, type: FileType, nowMs: number): void {
-  e.del(direntKey(dir, name))
-  e.del(backrefKey(ino, dir, name))
-  touchDir(e, dir, type === 'dir' ? -1 : 0, nowMs)
+export function removeEntry(e: ItemEdit, l: Link, nowMs: number): void {
+  e.del(direntKey(l.dir, l.name))
+  e.del(backrefKey(l.ino, l.dir, l.name))
+  touchDir(e, l.dir, l.type === 'dir' ? -1 : 0, nowMs)
 }
 
 function touchDir(e: ItemEdit, dir: number, nlinkDelta: number, nowMs: number): void {
@@ -143,10 +151,10 @@ export function deleteInode(e: ItemEdit, ino: number): void {
 }
 
 /** Unlinks dir/name and everything below it (rm -r). */
-export function removeSubtree(e: ItemEdit, dir: number, name: string, ent: Dirent, nowMs: number): void {
-  removeEntry(e, dir, name, ent.ino, ent.type, nowMs)
-  if (ent.type === 'dir') destroyDir(e, ent.ino)
-  else dropLink(e, ent.ino)
+export function removeSubtree(e: ItemEdit, l: Link, nowMs: number): void {
+  removeEntry(e, l, nowMs)
+  if (l.type === 'dir') destroyDir(e, l.ino)
+  else dropLink(e, l.ino)
 }
 
 /** Deletes a directory that is no longer linked, and everything below it. */

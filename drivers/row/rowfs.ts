@@ -78,7 +78,7 @@ export class RowFs implements SnapshotFs {
       const r = existing(t, 'open', p, true)
       if (r.inode.type === 'dir') throw posixError('EISDIR', 'read', p)
       if (r.inode.type !== 'file') return Buffer.alloc(0)
-      return readAll(t, r.ino, r.inode, this.#snap.format.blockSize)
+      return readAll(t, r)
     })
   }
 
@@ -97,8 +97,8 @@ export class RowFs implements SnapshotFs {
       const inode = mustInode(e, ino)
       if (inode.type !== 'file') throw posixError('EINVAL', 'write', p)
       const now = Date.now()
-      if (inode.size > 0) truncateTo(e, ino, inode, 0, now)
-      if (whole && buf.length > 0) writeAt(e, ino, inode, buf, 0, now)
+      if (inode.size > 0) truncateTo(e, { ino, inode }, { len: 0, now })
+      if (whole && buf.length > 0) writeAt(e, { ino, inode }, { data: buf, pos: 0, now })
       return ino
     })
     if (!whole) await writeData(this.#snap, ino, p, buf, 0, false)
@@ -126,7 +126,7 @@ export class RowFs implements SnapshotFs {
         const r = resolve(e, 'open', p, true)
         check(r)
         if (r.ino === undefined) return this.#create(e, r, { type: 'file', mode })
-        if (flags === 'w' && r.inode!.type === 'file' && r.inode!.size > 0) truncateTo(e, r.ino, r.inode!, 0, Date.now())
+        if (flags === 'w' && r.inode!.type === 'file' && r.inode!.size > 0) truncateTo(e, { ino: r.ino, inode: r.inode! }, { len: 0, now: Date.now() })
         return r.ino
       })
     const fh = new RowFileHandle(this.#snap, ino, p, flags, () => this.#handles.delete(fh))
@@ -139,7 +139,7 @@ export class RowFs implements SnapshotFs {
     const ids = owner()
     const parent = mustInode(e, r.dir)
     if (parent.mode & 0o2000) ids.gid = parent.gid
-    return createInode(e, r.dir, r.name, { ...spec, ...ids, mtimeMs: Date.now() })[0]
+    return createInode(e, r, { ...spec, ...ids, mtimeMs: Date.now() })[0]
   }
 
   async mkdir(p: string, opts: { mode?: number; recursive?: boolean } = {}): Promise<void> {
@@ -179,7 +179,7 @@ export class RowFs implements SnapshotFs {
       if (r.ino === undefined) throw posixError('ENOENT', 'rmdir', p)
       if (r.inode!.type !== 'dir') throw posixError('ENOTDIR', 'rmdir', p)
       if (!isEmptyDir(e, r.ino)) throw posixError('ENOTEMPTY', 'rmdir', p)
-      removeSubtree(e, r.dir, r.name, { ino: r.ino, type: 'dir' }, Date.now())
+      removeSubtree(e, { dir: r.dir, name: r.name, ino: r.ino, type: 'dir' }, Date.now())
     })
   }
 
@@ -189,7 +189,7 @@ export class RowFs implements SnapshotFs {
       const r = named(e, 'unlink', p, 'EISDIR')
       if (r.ino === undefined) throw posixError('ENOENT', 'unlink', p)
       if (r.inode!.type === 'dir') throw posixError('EISDIR', 'unlink', p)
-      removeSubtree(e, r.dir, r.name, { ino: r.ino, type: r.inode!.type }, Date.now())
+      removeSubtree(e, { dir: r.dir, name: r.name, ino: r.ino, type: r.inode!.type }, Date.now())
     })
   }
 
@@ -199,7 +199,7 @@ export class RowFs implements SnapshotFs {
       const r = named(e, 'rm', p, 'EBUSY')
       if (r.ino === undefined) throw posixError('ENOENT', 'rm', p)
       if (r.inode!.type === 'dir' && !opts.recursive) throw posixError('EISDIR', 'rm', p)
-      removeSubtree(e, r.dir, r.name, { ino: r.ino, type: r.inode!.type }, Date.now())
+      removeSubtree(e, { dir: r.dir, name: r.name, ino: r.ino, type: r.inode!.type }, Date.now())
     })
   }
 
@@ -223,10 +223,10 @@ export class RowFs implements SnapshotFs {
         // Two links of one inode: rename(2) does nothing.
         if (b.ino === a.ino) return
         if (btype === 'dir' && !isEmptyDir(e, b.ino)) fail('ENOTEMPTY')
-        removeSubtree(e, b.dir, b.name, { ino: b.ino, type: btype }, now)
+        removeSubtree(e, { dir: b.dir, name: b.name, ino: b.ino, type: btype }, now)
       }
-      removeEntry(e, a.dir, a.name, a.ino, type, now)
-      addEntry(e, b.dir, b.name, a.ino, type, now)
+      removeEntry(e, { dir: a.dir, name: a.name, ino: a.ino, type }, now)
+      addEntry(e, { dir: b.dir, name: b.name, ino: a.ino, type }, now)
     }))
   }
 
@@ -261,7 +261,7 @@ export class RowFs implements SnapshotFs {
       const now = Date.now()
       a.inode.nlink++
       putInode(e, a.ino, a.inode)
-      addEntry(e, b.dir, b.name, a.ino, a.inode.type, now)
+      addEntry(e, { dir: b.dir, name: b.name, ino: a.ino, type: a.inode.type }, now)
     }))
   }
 
@@ -311,7 +311,7 @@ export class RowFs implements SnapshotFs {
       const r = existing(e, 'truncate', p, true)
       if (r.inode.type === 'dir') throw posixError('EISDIR', 'truncate', p)
       if (r.inode.type !== 'file') throw posixError('EINVAL', 'truncate', p)
-      truncateTo(e, r.ino, r.inode, len, Date.now())
+      truncateTo(e, r, { len, now: Date.now() })
     })
   }
 

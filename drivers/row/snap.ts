@@ -39,7 +39,7 @@ export class Snap {
   }
 
   reader(): Reader {
-    return new Reader(this.#src, this.#rec.root)
+    return new Reader(this.#src, this.#rec.root, this.format.blockSize)
   }
 
   /** Runs a read against the tree as it stands, after any operation in flight. */
