@@ -5,9 +5,11 @@
 import { registerDriver } from './core/registry.js'
 import { createNativeSnapshotter } from './drivers/native/index.js'
 import { createOverlaySnapshotter } from './drivers/overlay/index.js'
+import { createRowSnapshotter, type RowOptions } from './drivers/row/index.js'
 
 registerDriver('native', createNativeSnapshotter)
 registerDriver('overlay', createOverlaySnapshotter)
+registerDriver('row', (root, options) => createRowSnapshotter(root, options as RowOptions | undefined))
 
 export * from './core/snapshotter.js'
 export * from './core/errors.js'
@@ -22,3 +24,4 @@ export { copyTree } from './core/copytree.js'
 export { parseFilters, type Filter, type Selector } from './core/filters.js'
 export { createNativeSnapshotter, type NativeOptions } from './drivers/native/index.js'
 export { createOverlaySnapshotter, type OverlayOptions } from './drivers/overlay/index.js'
+export { createRowSnapshotter, inspectRowStore, ROW_MOUNT_TYPE, type RowOptions, type RowKeyCounts } from './drivers/row/index.js'

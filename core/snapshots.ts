@@ -13,7 +13,7 @@ import { Mutex } from './mutex.js'
 import type {
   Capabilities, Change, CheckReport, Checkable, Info, Kind, Mount, SnapshotFs, SnapshotOptions, Snapshotter, Usage,
 } from './snapshotter.js'
-import { Store } from './store.js'
+import { Store, type StoreOptions } from './store.js'
 import { checkKey, checkLabels, checkOptionalParent, checkOptions } from './validate.js'
 
 export interface OpenOptions {
@@ -21,11 +21,13 @@ export interface OpenOptions {
   /** The driver's registered name; a root belongs to one driver for its life. */
   driver: string
   backend: BackendFactory
+  /** LevelDB tuning for this store (see StoreOptions). */
+  store?: StoreOptions
 }
 
 /** Opens a store at `root` and wraps the driver's backend in the shared semantics. */
 export async function openBackedSnapshotter(opts: OpenOptions): Promise<BackedSnapshotter> {
-  const store = await Store.open(opts.root)
+  const store = await Store.open(opts.root, opts.store)
   try {
     const meta = new Metastore(store)
     const owner = await meta.getMeta<string>('driver')

@@ -55,6 +55,16 @@ export class Transaction {
   }
 }
 
+/** LevelDB tuning a driver may ask for when it opens its store. */
+export interface StoreOptions {
+  /**
+   * Bytes LevelDB buffers in memory before it writes a table (default 4 MiB).
+   * A driver that writes large values asks for more: fewer, larger tables
+   * mean less compaction work per byte.
+   */
+  writeBufferSize?: number
+}
+
 export class Store {
   readonly root: string
   readonly db: Db
@@ -67,11 +77,11 @@ export class Store {
   }
 
   /** Opens (creating if missing) the store at `root`; ERR_UNAVAILABLE if another holds it. */
-  static async open(root: string): Promise<Store> {
+  static async open(root: string, opts: StoreOptions = {}): Promise<Store> {
     await mkdir(root, { recursive: true, mode: 0o711 })
     const db: Db = new Level<string, Buffer>(join(root, 'meta'), { valueEncoding: 'buffer' })
     try {
-      await db.open()
+      await db.open(opts.writeBufferSize === undefined ? {} : { writeBufferSize: opts.writeBufferSize })
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause
       if (cause?.code === 'LEVEL_LOCKED') {
