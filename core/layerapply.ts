@@ -27,7 +27,7 @@ import type { Readable } from 'node:stream'
 import tarStream from 'tar-stream'
 import { errnoCode, SnapshotterError } from './errors.js'
 import { InvalidLayerError } from './layererror.js'
-import { openLayerInput, type LayerLimits } from './layerinput.js'
+import { openLayerInput, translateInputError, type LayerLimits } from './layerinput.js'
 import { makedev } from './mknod.js'
 import type { FileStat, SnapshotFs } from './snapshotter.js'
 import { dirname, entryOp, joinPath, paxBytes, type EntryOp, type NodeKind, type TarHeader } from './tarentry.js'
@@ -86,6 +86,8 @@ export async function applyLayer(fs: SnapshotFs, tar: Readable | AsyncIterable<B
 /** tar-stream's plain Errors in the vocabulary of layers; our own errors pass. */
 function translate(err: unknown): unknown {
   if (err instanceof SnapshotterError) return err
+  const input = translateInputError(err)
+  if (input !== err) return input
   const message = (err as Error)?.message ?? String(err)
   if (/exceeds max size/i.test(message)) return new InvalidLayerError('too-large', `a tar header is too large: ${message}`, { cause: err })
   if (/invalid tar header|unexpected end of data|premature close|invalid header/i.test(message)) {
