@@ -64,6 +64,9 @@ type NodeOp = Extract<EntryOp, { kind: NodeKind }>
 export async function applyLayer(fs: SnapshotFs, tar: Readable | AsyncIterable<Buffer>, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const input = await openLayerInput(tar, opts)
   const extract = tarStream.extract()
+  // The parser's own error says what was wrong; entry streams only say they were destroyed.
+  let parseError: Error | undefined
+  extract.on('error', (err: Error) => { parseError ??= err })
   input.tar.on('error', (err) => extract.destroy(err))
   input.tar.pipe(extract)
   const applier = new LayerApplier(fs, opts)
@@ -78,7 +81,7 @@ export async function applyLayer(fs: SnapshotFs, tar: Readable | AsyncIterable<B
     await input.done
   } catch (err) {
     input.destroy(err as Error)
-    throw translate(err)
+    throw translate(err instanceof SnapshotterError ? err : (parseError ?? err))
   }
   return { diffId: input.meter.digest, size: input.meter.bytes, entries, dropped: applier.dropped }
 }
