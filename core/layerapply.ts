@@ -61,7 +61,7 @@ const CONFLICTS = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'ENOENT', 'ELOOP', 'EP
 
 type NodeOp = Extract<EntryOp, { kind: NodeKind }>
 
-export async function applyLayer(fs: SnapshotFs, tar: Readable | AsyncIterable<Buffer>, opts: ApplyOptions = {}): Promise<ApplyResult> {
+export async function applyLayer(fs: SnapshotFs, tar: Readable | AsyncIterable<Buffer> | Iterable<Buffer>, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const input = await openLayerInput(tar, opts)
   const extract = tarStream.extract()
   // The parser's own error says what was wrong; entry streams only say they were destroyed.

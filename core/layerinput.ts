@@ -80,7 +80,7 @@ export interface LayerInput {
   destroy(err: Error): void
 }
 
-export async function openLayerInput(source: Readable | AsyncIterable<Buffer>, limits: LayerLimits = {}): Promise<LayerInput> {
+export async function openLayerInput(source: Readable | AsyncIterable<Buffer> | Iterable<Buffer>, limits: LayerLimits = {}): Promise<LayerInput> {
   const lim = { ...DEFAULT_LIMITS, ...limits }
   const input = source instanceof Readable ? source : Readable.from(source)
   const { head, stream } = await peek(input, 6)
