@@ -60,6 +60,7 @@ export interface ApplyResult {
 const CONFLICTS = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'ENOENT', 'ELOOP', 'EPERM', 'EINVAL', 'ENAMETOOLONG', 'EMLINK', 'ENOTEMPTY'])
 
 type NodeOp = Extract<EntryOp, { kind: NodeKind }>
+const RUN_AS_ROOT = process.getuid?.() === 0
 
 export async function applyLayer(fs: SnapshotFs, tar: Readable | AsyncIterable<Buffer> | Iterable<Buffer>, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const input = await openLayerInput(tar, opts)
@@ -107,6 +108,12 @@ class LayerApplier {
   readonly #written = new Map<string, boolean>()
   /** Every ancestor of a written path: whiteouts must keep what lies under them. */
   readonly #above = new Set<string>()
+  /**
+   * Directories this layer created, with their modes: nothing can exist in
+   * one unless this layer wrote it, so entries there skip the lookup, and
+   * root-owned ones skip the chown unless the directory is setgid.
+   */
+  readonly #fresh = new Map<string, number>()
   /** Directory mtimes, set last (writing into a directory moves its mtime). */
   readonly #dirTimes = new Map<string, number>()
 
@@ -147,14 +154,16 @@ class LayerApplier {
       throw new InvalidLayerError('duplicate', 'the path appears twice in the layer', { entry: op.path })
     }
     this.dropped.xattrs += op.xattrs.length
-    const existing = await this.#lstat(op.path)
+    const parentMode = this.#fresh.get(dirname(op.path))
+    const existing = parentMode === undefined || previous !== undefined ? await this.#lstat(op.path) : undefined
     if (existing && !(existing.type === 'dir' && op.kind === 'dir')) {
       await this.#fs.rm(op.path, { recursive: true })
       this.#dirTimes.delete(op.path)
     }
     const merged = existing?.type === 'dir' && op.kind === 'dir'
     if (merged) await this.#attributes(op, existing)
-    else if (!(await this.#withParent(op.path, () => this.#create(op, content)))) return
+    else if (!(await this.#withParent(op.path, () => this.#create(op, content, parentMode)))) return
+    if (op.kind === 'dir' && !merged) this.#fresh.set(op.path, op.mode)
     this.#mark(op.path, op.kind === 'dir')
     await drain(content)
   }
@@ -171,7 +180,9 @@ class LayerApplier {
   }
 
   /** Makes the node; false when it was left out (a device the snapshot cannot hold). */
-  async #create(op: NodeOp, content: AsyncIterable<Buffer>): Promise<boolean> {
+  async #create(op: NodeOp, content: AsyncIterable<Buffer>, parentMode: number | undefined): Promise<boolean> {
+    // Made by root in a directory this layer made (not setgid), a root-owned entry is owned right already.
+    const owned = RUN_AS_ROOT && op.uid === 0 && op.gid === 0 && parentMode !== undefined && (parentMode & 0o2000) === 0
     const fs = this.#fs
     switch (op.kind) {
       case 'dir':
@@ -182,7 +193,7 @@ class LayerApplier {
         break
       case 'symlink':
         await fs.symlink(op.target!, op.path)
-        await fs.chown(op.path, op.uid, op.gid)
+        if (!owned) await fs.chown(op.path, op.uid, op.gid)
         return true
       case 'link':
         await fs.link(op.target!, op.path)
@@ -199,7 +210,7 @@ class LayerApplier {
           throw err
         }
     }
-    await this.#attributes(op)
+    await this.#attributes(op, undefined, owned)
     return true
   }
 
@@ -218,9 +229,9 @@ class LayerApplier {
   }
 
   /** Owner, then mode (chown clears setuid/setgid), then the time (directories: at the end). */
-  async #attributes(op: NodeOp, had?: FileStat): Promise<void> {
+  async #attributes(op: NodeOp, had?: FileStat, owned = false): Promise<void> {
     const fs = this.#fs
-    const chowned = !had || had.uid !== op.uid || had.gid !== op.gid
+    const chowned = !owned && (!had || had.uid !== op.uid || had.gid !== op.gid)
     if (chowned) await fs.chown(op.path, op.uid, op.gid)
     if ((had && had.mode !== op.mode) || (chowned && (op.mode & 0o7000) !== 0)) await fs.chmod(op.path, op.mode)
     if (op.kind === 'dir') this.#dirTimes.set(op.path, op.mtimeMs)
