@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { assertSameTree } from '../conformance/compare.js'
 import { cleanEntryPath, entryOp } from '../core/tarentry.js'
 import {
-  applyLayer, chainIds, diffTrees, EMPTY_LAYER_DIFF_ID, exportDiff, isLayerError, openSnapshotter, sha256Digest,
+  applyLayer, chainIds, diffTrees, EMPTY_LAYER_DIFF_ID, exportDiff, imagesOf, isLayerError, openSnapshotter, sha256Digest,
   type Change, type ChangeLister, type SnapshotFs, type Snapshotter,
 } from '../index.js'
 import { gzip, tarOf, type TarEntry } from './helpers/tars.js'
@@ -298,6 +298,30 @@ describe('applyLayer input errors', () => {
       expect(isLayerError(err, 'too-large')).toBe(true)
       const err2 = await withFs(sn, 'x', (fs) => applyLayer(fs, [tar], { maxBytes: 1 << 20 })).catch((e: unknown) => e)
       expect(isLayerError(err2, 'too-large')).toBe(true)
+    })
+  })
+})
+
+describe('the image store fallback', () => {
+  it('imagesOf keeps images in labels of the top layer for a snapshotter without the images extension', async () => {
+    await withStore(drivers()[0], async (backed) => {
+      // Every Snapshotter call, but not the images extension: what a third-party snapshotter offers.
+      const sn = new Proxy(backed, {
+        get: (t, k) => {
+          if (k === 'images') return undefined
+          const v: unknown = Reflect.get(t, k, t)
+          return typeof v === 'function' ? v.bind(t) : v
+        },
+      }) as Snapshotter
+      expect((sn as { images?: unknown }).images).toBeUndefined()
+      const [top] = await layers(sn, [await tarOf([{ name: 'f' }])])
+      const store = imagesOf(sn)
+      await store.put({ name: 'busybox:1', configDigest: A, config: { big: 'dropped' }, diffIds: [A], chainId: top, created: 1 })
+      expect(await store.list()).toEqual([{ name: 'busybox:1', configDigest: A, diffIds: [A], chainId: top, created: 1 }])
+      expect(Object.keys((await sn.stat(top)).labels)).toEqual(['strata.io/image.busybox:1'])
+      await store.delete('busybox:1')
+      expect(await store.list()).toEqual([])
+      await expect(store.delete('busybox:1')).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' })
     })
   })
 })
