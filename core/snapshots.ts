@@ -8,6 +8,7 @@ import {
   AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError,
 } from './errors.js'
 import { matches, parseFilters } from './filters.js'
+import { LevelImageStore, type ImageStore, type ImageStoring } from './images.js'
 import { Metastore, toInfo, type SnapshotRecord } from './metastore.js'
 import { Mutex } from './mutex.js'
 import type {
@@ -90,7 +91,7 @@ function infoField(info: Info, path: string[]): string | undefined {
   return undefined
 }
 
-export class BackedSnapshotter implements Snapshotter, Checkable {
+export class BackedSnapshotter implements Snapshotter, Checkable, ImageStoring {
   readonly driver: string
   readonly capabilities: Capabilities
   readonly #store: Store
@@ -99,6 +100,7 @@ export class BackedSnapshotter implements Snapshotter, Checkable {
   readonly #mutex = new Mutex()
   readonly #openFs = new Map<number, Set<SnapshotFs>>()
   #closed = false
+  #images?: ImageStore
 
   constructor(driver: string, store: Store, meta: Metastore, backend: Backend) {
     this.driver = driver
@@ -111,6 +113,12 @@ export class BackedSnapshotter implements Snapshotter, Checkable {
   /** The root directory this store owns. */
   get root(): string {
     return this.#store.root
+  }
+
+  /** Images imported into this store, in its LevelDB (core/images.ts). */
+  get images(): ImageStore {
+    this.#images ??= new LevelImageStore(this.#store, () => this.#alive())
+    return this.#images
   }
 
   #alive(): void {

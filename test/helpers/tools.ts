@@ -1,0 +1,42 @@
+/**
+ * External tools the image tests run (Debian packages umoci, busybox-static,
+ * skopeo, attr). Outside CI a missing tool skips the test with the reason;
+ * under CI it fails it, so a runner without them cannot pass by skipping.
+ */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { registeredDrivers } from '../../index.js'
+
+export const run = promisify(execFile)
+export const underCI = process.env.CI === 'true' || process.env.CI === '1'
+
+async function has(tool: string): Promise<boolean> {
+  try {
+    await run('sh', ['-c', `command -v ${tool}`])
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Why the tests cannot run here (undefined when they can). Throws under CI instead of skipping. */
+export async function missingTools(...tools: string[]): Promise<string | undefined> {
+  const missing: string[] = []
+  for (const t of tools) if (!(await has(t))) missing.push(t)
+  if (missing.length === 0) return undefined
+  const reason = `missing ${missing.join(', ')} (apt-get install umoci busybox-static skopeo)`
+  if (underCI) throw new Error(`${reason}: CI must not skip these tests`)
+  return reason
+}
+
+/** Every driver the package entry registers: tests loop over this, never over names. */
+export function drivers(): string[] {
+  return registeredDrivers()
+}
+
+export function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `strata-${prefix}-`))
+}
