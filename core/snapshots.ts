@@ -305,9 +305,13 @@ export class BackedSnapshotter implements Snapshotter, Checkable, ImageStoring {
   async open(key: string): Promise<SnapshotFs> {
     this.#alive()
     checkKey(key)
-    const rec = await this.#meta.mustGet(key)
-    const fs = await this.#backend.open(refOf(rec))
-    return this.#track(rec.id, fs)
+    // Under the lock: a commit or remove running meanwhile must either see
+    // this handle (and revoke it) or run after it is tracked, never between.
+    return this.#mutate(async () => {
+      const rec = await this.#meta.mustGet(key)
+      const fs = await this.#backend.open(refOf(rec))
+      return this.#track(rec.id, fs)
+    })
   }
 
   /** Registers a handle so commit and remove can close it first; its close() unregisters it. */

@@ -367,5 +367,41 @@ export const ruleCases = defineCases('rules', [
       await t.withFs(sn, 'v', async (fs) => assert.equal((await fs.readFile('/f')).toString(), 'original'))
     },
   },
+  {
+    name: 'a handle opened while its snapshot is committed or removed cannot write into the result',
+    content: true,
+    run: async (t) => {
+      const sn = await t.sn()
+      if (typeof sn.open !== 'function') return
+      for (let i = 0; i < 16; i++) {
+        const key = `race-${i}`
+        await sn.prepare(key)
+        // Both calls start before either finishes: open must not slip in between
+        // commit's revocation of handles and its metadata batch.
+        const end = i % 2 ? sn.remove(key) : sn.commit(`done-${i}`, key)
+        // Open a little later each round, to land in each stage of the commit.
+        const late = (async () => {
+          for (let n = 0; n < i; n++) await new Promise((r) => setImmediate(r))
+          return sn.open(key)
+        })()
+        const [ended, opened] = await Promise.allSettled([end, late])
+        assert.equal(ended.status, 'fulfilled', `commit/remove of ${key} failed: ${ended.status === 'rejected' ? String(ended.reason) : ''}`)
+        if (opened.status === 'fulfilled') {
+          const fs = opened.value
+          let wrote = true
+          try {
+            await fs.writeFile('/late', 'x')
+          } catch {
+            wrote = false
+          }
+          await fs.close().catch(() => {})
+          assert.equal(wrote, false, `a handle on ${key} wrote after the snapshot was ${i % 2 ? 'removed' : 'committed'}`)
+        }
+        if (i % 2 === 0) {
+          await sn.view(`look-${i}`, `done-${i}`)
+          await t.withFs(sn, `look-${i}`, async (fs) => rejects(fs.stat('/late'), 'ENOENT'))
+        }
+      }
+    },
+  },
 ])
-

@@ -9,23 +9,15 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { registeredDrivers } from '../../index.js'
+import { hasTool, underCI } from '../helpers.js'
 
 export const run = promisify(execFile)
-export const underCI = process.env.CI === 'true' || process.env.CI === '1'
-
-async function has(tool: string): Promise<boolean> {
-  try {
-    await run('sh', ['-c', `command -v ${tool}`])
-    return true
-  } catch {
-    return false
-  }
-}
+export { underCI }
 
 /** Why the tests cannot run here (undefined when they can). Throws under CI instead of skipping. */
 export async function missingTools(...tools: string[]): Promise<string | undefined> {
   const missing: string[] = []
-  for (const t of tools) if (!(await has(t))) missing.push(t)
+  for (const t of tools) if (!hasTool(t)) missing.push(t)
   if (missing.length === 0) return undefined
   const reason = `missing ${missing.join(', ')} (apt-get install umoci busybox-static skopeo)`
   if (underCI) throw new Error(`${reason}: CI must not skip these tests`)
