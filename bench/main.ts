@@ -14,12 +14,14 @@ import { density } from './scenarios/density.js'
 import { smallWrite } from './scenarios/smallwrite.js'
 import { reads } from './scenarios/reads.js'
 import { containerd16 } from './scenarios/containerd16.js'
+import { layers } from './scenarios/layers.js'
 
 export const SCENARIOS: Array<{ id: string; title: string; run: (b: Bench) => Promise<void> }> = [
   { id: 'ops', title: '1 snapshot operations vs parent size', run: opsVsParentSize },
   { id: 'density', title: '2 container density', run: density },
   { id: 'smallwrite', title: '3 small write into a large file', run: smallWrite },
   { id: 'reads', title: '4 reads vs chain depth', run: reads },
+  { id: 'layers', title: '5 layer apply, export and image import', run: layers },
   { id: 'c16', title: "6 containerd's 16-layer scenario", run: containerd16 },
 ]
 

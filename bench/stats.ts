@@ -15,6 +15,10 @@ export function spread(samples: number[]): Spread {
   return { median, min: s[0], max: s[s.length - 1], n: s.length }
 }
 
+export function median(samples: number[]): number {
+  return spread(samples).median
+}
+
 /** Milliseconds with a sensible number of digits. */
 export function fmtMs(ms: number): string {
   if (!Number.isFinite(ms)) return '–'

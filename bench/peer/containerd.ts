@@ -103,7 +103,7 @@ export function parseSize(s: string): number {
   return Number(m[1]) * unit[m[2]]
 }
 
-class CtrSnapshotter implements Snapshotter {
+export class CtrSnapshotter implements Snapshotter {
   readonly driver: string
   readonly #d: Daemon
   readonly #name: string
@@ -179,6 +179,11 @@ class CtrSnapshotter implements Snapshotter {
     const target = join(this.#d.root, '..', `strata-peer-mnt-${process.pid}-${++this.#mnt}`)
     await mountAll(await this.mounts(key), target)
     return new DirFs(target, { readOnly: info.kind !== 'active', onClose: () => unmount(target) })
+  }
+
+  /** `ctr images import` of an OCI or docker archive, unpacked into this snapshotter. */
+  async importArchive(archive: string): Promise<void> {
+    await this.#d.ctr(['images', 'import', '--snapshotter', this.#name, '--base-name', 'strata.bench/image', archive])
   }
 
   async cleanup(): Promise<void> {}

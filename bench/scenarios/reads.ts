@@ -7,7 +7,7 @@ import Benchmark from 'benchmark'
 import type { Bench } from '../harness.js'
 import { MiB, KiB, prng, writeBigFile, withFs } from '../fixtures.js'
 import type { FileHandle, Snapshotter } from '../../core/snapshotter.js'
-import { time } from '../stats.js'
+import { median, time } from '../stats.js'
 
 export const DEPTHS = [1, 16, 128]
 
@@ -112,9 +112,4 @@ export async function reads(b: Bench): Promise<void> {
   put('random 4 KiB read latency', 'ms', rand4)
   put('random 64 KiB read latency', 'ms', rand64)
   put('stat latency', 'ms', stat)
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
