@@ -15,7 +15,7 @@
  * The measuring functions take any driver (by name) and are exported for
  * the project's benchmark suite.
  */
-import { lstat, mkdtemp, readdir } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import '../index.js'
@@ -25,8 +25,8 @@ import type { FileHandle, SnapshotFs, Snapshotter } from '../core/snapshotter.js
 import { inspectRowStore } from '../drivers/row/index.js'
 import { GiB, KiB, MiB, bytes, committedTree, prng, treeOfSize, withFs, writeBigFile } from './fixtures.js'
 import { machine } from './machine.js'
-import { allocatedBytes, compactStore, settle } from './space.js'
-import { fmtBytes, fmtMs, spread, type Spread } from './stats.js'
+import { allocatedBytes, compactStore, dataBytes, settle } from './space.js'
+import { fmtBytes, fmtMs, median, spread, type Spread } from './stats.js'
 
 /** A store by driver name, reopened as often as a measurement needs. */
 export interface StoreRef {
@@ -54,9 +54,6 @@ export async function latencies(n: number, fn: (i: number) => Promise<unknown>):
   return out
 }
 
-export function median(xs: number[]): number {
-  return spread(xs).median
-}
 
 /** MB/s of writing `size` bytes to a new file in `chunk`-sized writes (open to close). */
 export async function sequentialWrite(fs: SnapshotFs, path: string, size: number, chunk = 4 * MiB): Promise<number> {
@@ -83,22 +80,6 @@ export function randomReads(fh: FileHandle, size: number, len: number, n: number
   return latencies(n, () => fh.read(buf, 0, len, Math.floor(rand() * (size - len))))
 }
 
-/**
- * Allocated bytes of a store's data files: everything but LevelDB's own
- * bookkeeping, its text LOG and its MANIFEST (the list of table files,
- * rewritten at every open). Those two move by tens to hundreds of KiB with
- * the compaction history of a large store, whatever the data, and would
- * drown a 64 KiB difference.
- */
-export async function storeBytes(dir: string): Promise<number> {
-  let total = 0
-  for (const name of await readdir(dir)) {
-    if (name === 'LOG' || name === 'LOG.old' || name.startsWith('MANIFEST-')) continue
-    const st = await lstat(join(dir, name))
-    total += st.isDirectory() ? await storeBytes(join(dir, name)) : st.blocks * 512
-  }
-  return total
-}
 
 export interface SmallWriteCost {
   /** Allocated bytes of the root, LevelDB compacted, after minus before the write (see storeBytes). */
@@ -117,7 +98,7 @@ export async function smallWriteCost(s: StoreRef, parent: string, key: string, p
   await sn.prepare(key, parent)
   await sn.close()
   await compactStore(s.root)
-  const before = await storeBytes(s.root)
+  const before = await dataBytes(s.root)
   sn = await openStore(s)
   const u0 = (await sn.usage(key)).size
   await withFs(sn, key, async (fs) => {
@@ -128,7 +109,7 @@ export async function smallWriteCost(s: StoreRef, parent: string, key: string, p
   const u1 = (await sn.usage(key)).size
   await sn.close()
   await compactStore(s.root)
-  return { disk: (await storeBytes(s.root)) - before, usage: u1 - u0 }
+  return { disk: (await dataBytes(s.root)) - before, usage: u1 - u0 }
 }
 
 /** Removes every snapshot, leaves first. */

@@ -4,13 +4,30 @@
  * values until compaction, so figures are reported before and after one.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, lstatSync } from 'node:fs'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { diskUsage } from '../core/diskusage.js'
 
 export async function allocatedBytes(dir: string): Promise<number> {
   return (await diskUsage(dir)).size
+}
+
+/**
+ * Allocated bytes of a store without LevelDB's own bookkeeping: its text LOG
+ * and its MANIFEST (the list of table files, rewritten at every open). Those
+ * move by tens to hundreds of KiB with the compaction history, whatever the
+ * data, and would drown the 64 KiB a redirect-on-write costs.
+ */
+export async function dataBytes(root: string): Promise<number> {
+  let bookkeeping = 0
+  const meta = join(root, 'meta')
+  if (existsSync(meta)) {
+    for (const name of readdirSync(meta)) {
+      if (name === 'LOG' || name === 'LOG.old' || name.startsWith('MANIFEST-')) bookkeeping += lstatSync(join(meta, name)).blocks * 512
+    }
+  }
+  return (await allocatedBytes(root)) - bookkeeping
 }
 
 /** Compacts the LevelDB of a closed store (every key range). */

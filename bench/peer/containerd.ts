@@ -84,10 +84,6 @@ class Daemon {
 
 const GC = { 'containerd.io/gc.root': 'strata-bench' }
 
-function labelArgs(labels: Record<string, string>): string[] {
-  return Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`])
-}
-
 /** "mount -t overlay overlay /target -o a,b" → Mount. */
 export function parseMountLine(line: string, target: string): Mount {
   const m = /^mount -t (\S+) (\S+) (\S+)(?: -o (\S+))?$/.exec(line.trim())
@@ -147,18 +143,43 @@ export class CtrSnapshotter implements Snapshotter {
     return (await this.#snap('mounts', target, key)).split('\n').filter(Boolean).map((l) => parseMountLine(l, target))
   }
 
-  async prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
-    await this.#snap('prepare', ...labelArgs({ ...GC, ...opts?.labels }), key, ...(parent ? [parent] : []))
-    return this.mounts(key)
+  /**
+   * Debian's ctr (1.6) takes no labels on prepare, view or commit: a second
+   * ctr call labels the snapshot as a GC root, or containerd's collector
+   * would take it. Each of these calls is therefore two ctr processes.
+   */
+  async #made(key: string, labels: Record<string, string> | undefined): Promise<void> {
+    await this.#snap('label', key, ...Object.entries({ ...GC, ...labels }).map(([k, v]) => `${k}=${v}`))
   }
 
-  async view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
-    await this.#snap('view', ...labelArgs({ ...GC, ...opts?.labels }), key, ...(parent ? [parent] : []))
-    return this.mounts(key)
+  async #create(verb: 'prepare' | 'view', key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+    type RawMount = { Type?: string; type?: string; Source?: string; source?: string; Options?: string[]; options?: string[] }
+    let raw: RawMount[] = []
+    // A collection started by an earlier remove can take the new snapshot
+    // before its label lands; make it again then (rare, and inside the timing).
+    for (let attempt = 0; ; attempt++) {
+      raw = JSON.parse(await this.#snap(verb, '--mounts', key, ...(parent ? [parent] : []))) as RawMount[]
+      try {
+        await this.#made(key, opts?.labels)
+        break
+      } catch (err) {
+        if (!(err instanceof NotFoundError) || attempt >= 2) throw err
+      }
+    }
+    return raw.map((m) => ({ type: m.Type ?? m.type ?? '', source: m.Source ?? m.source ?? '', options: m.Options ?? m.options ?? [] }))
+  }
+
+  prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+    return this.#create('prepare', key, parent, opts)
+  }
+
+  view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+    return this.#create('view', key, parent, opts)
   }
 
   async commit(name: string, key: string, opts?: SnapshotOptions): Promise<void> {
-    await this.#snap('commit', ...labelArgs({ ...GC, ...opts?.labels }), name, key)
+    await this.#snap('commit', name, key)
+    await this.#made(name, opts?.labels)
   }
 
   async remove(key: string): Promise<void> {

@@ -8,6 +8,7 @@ import type { Bench } from '../harness.js'
 import { MiB, KiB, prng, writeBigFile, withFs } from '../fixtures.js'
 import type { FileHandle, Snapshotter } from '../../core/snapshotter.js'
 import { median, time } from '../stats.js'
+import { settle } from '../space.js'
 
 export const DEPTHS = [1, 16, 128]
 
@@ -78,6 +79,8 @@ export async function reads(b: Bench): Promise<void> {
       b.progress(`reads: ${d}: chain of depth ${depth}`)
       const { root, sn } = await b.open(d, `reads-${depth}`)
       const top = await chain(sn, depth, size)
+      // Let the writes reach the disk (and LevelDB finish compacting) before reading.
+      await settle()
       await withFs(sn, top, async (fs) => {
         const fh = await fs.open('/data', 'r')
         try {
