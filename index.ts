@@ -28,6 +28,7 @@ export { createRowSnapshotter, inspectRowStore, ROW_MOUNT_TYPE, type RowOptions,
 export { applyLayer, type ApplyOptions, type ApplyResult } from './core/layerapply.js'
 export { exportDiff, listChanges, type ExportOptions } from './core/layerexport.js'
 export { diffTrees } from './core/treediff.js'
+export { commitLayer, chainIdOn, type CommitLayerOptions, type CommitLayerResult } from './core/layercommit.js'
 export { importImage, openImage, unpackLayer, type ImportOptions, type ImportProgress, type ImportResult, type UnpackOptions } from './core/imageimport.js'
 export { imagesOf, LevelImageStore, LabelImageStore, type ImageRecord, type ImageStore, type ImageStoring } from './core/images.js'
 export type { ImageConfig, ImageSource, LayerBlob, SelectOptions } from './core/imagesource.js'

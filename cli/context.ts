@@ -68,6 +68,13 @@ export class CliContext {
     await this.#sn?.close()
   }
 
+  /** Closes the store so other processes can use it; the next `sn()` opens it again. */
+  async release(): Promise<void> {
+    const sn = this.#sn
+    this.#sn = undefined
+    await sn?.close()
+  }
+
   print(line = ''): void {
     this.out.write(line + '\n')
   }

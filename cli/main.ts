@@ -11,9 +11,13 @@ import { snapshotCommands } from './commands/snapshots.js'
 import { maintenanceCommands } from './commands/maintenance.js'
 import { conformanceCommand } from './commands/conformance.js'
 import { bench } from './commands/bench.js'
+import { layerCommands } from './commands/layers.js'
+import { containerCommands } from './commands/containers.js'
 import { isSnapshotterError } from '../core/errors.js'
 
-const commands: Command[] = [...snapshotCommands, ...maintenanceCommands, conformanceCommand, bench]
+const commands: Command[] = [
+  ...snapshotCommands, ...layerCommands, ...containerCommands, ...maintenanceCommands, conformanceCommand, bench,
+]
 
 const globalOptions = {
   root: { type: 'string' as const },

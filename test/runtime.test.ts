@@ -1,0 +1,153 @@
+/**
+ * The runtime prototype end to end, as root with runc and a busybox image
+ * built by umoci: `strata run` passes output and exit codes through, the
+ * container's writes land in its own layer only, commit-container makes them
+ * an image another container sees, and bad input fails in one line leaving
+ * no mount and no snapshot behind.
+ */
+import { readFile, rm } from 'node:fs/promises'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, type TestContext } from 'vitest'
+import { openSnapshotter, type Snapshotter } from '../index.js'
+import { hasTool, requireRoot, requireTool } from './helpers.js'
+import { buildBusyboxImage } from './helpers/busybox.js'
+import { strataCli } from './helpers/cli.js'
+import { tempDir } from './helpers/tools.js'
+
+let work: string
+let layout: string | undefined
+let root: string
+
+beforeAll(async () => {
+  work = await tempDir('runtime')
+  if (hasTool('umoci') && hasTool('busybox')) layout = await buildBusyboxImage(work)
+}, 60_000)
+afterAll(() => rm(work, { recursive: true, force: true }))
+
+beforeEach(async () => {
+  root = await tempDir('runtime-store')
+  return () => rm(root, { recursive: true, force: true })
+})
+
+function requireRuntime(ctx: TestContext): string {
+  requireRoot(ctx, 'strata run')
+  requireTool(ctx, 'runc')
+  requireTool(ctx, 'umoci')
+  requireTool(ctx, 'busybox')
+  return layout!
+}
+
+const strata = (...args: string[]) => strataCli(['--root', root, ...args])
+
+async function withStore<T>(driver: string, fn: (sn: Snapshotter) => Promise<T>): Promise<T> {
+  const sn = await openSnapshotter(driver, root)
+  try {
+    return await fn(sn)
+  } finally {
+    await sn.close()
+  }
+}
+
+async function snapshotNames(): Promise<string[]> {
+  return (JSON.parse((await strata('--json', 'ls')).stdout) as Array<{ name: string }>).map((i) => i.name).sort()
+}
+
+/** Mount points a run left: its bundles are named strata-run-*, the store's data lives under root. */
+async function leftoverMounts(): Promise<string[]> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8')
+  return info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.includes('strata-run-') || p.startsWith(root))
+}
+
+describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) => {
+  it('passes stdout and the exit code through; the file the command wrote is in the container layer, not the image', async (ctx) => {
+    const image = requireRuntime(ctx)
+    const r = await strata('--driver', driver, 'run', '--name', 'c1', image, '--', 'sh', '-c', 'echo hi; echo data > /made; exit 3')
+    expect(r.stdout).toBe('hi\n')
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(3)
+    expect(await leftoverMounts()).toEqual([])
+    const img = JSON.parse((await strata('--json', 'images')).stdout) as Array<{ tag: string; chainId: string; layers: number }>
+    expect(img).toMatchObject([{ tag: 'latest', layers: 1 }])
+    await withStore(driver, async (sn) => {
+      expect(sn.driver).toBe(driver)
+      const ctr = await sn.open('c1')
+      expect((await ctr.readFile('/made')).toString()).toBe('data\n')
+      await ctr.close()
+      const top = await sn.open(img[0].chainId)
+      await expect(top.readFile('/made')).rejects.toMatchObject({ code: 'ENOENT' })
+      await top.close()
+      const init = await sn.open('c1-init')
+      expect((await init.readFile('/etc/hostname')).toString()).toBe('c1\n')
+      await init.close()
+    })
+    const ps = JSON.parse((await strata('--json', 'ps')).stdout) as Array<{ name: string; image: string; status: string }>
+    expect(ps).toMatchObject([{ name: 'c1', image: 'latest', status: 'stopped' }])
+  })
+
+  it('commit-container makes the container an image whose next container sees its file; rm-container removes it', async (ctx) => {
+    const image = requireRuntime(ctx)
+    expect((await strata('--driver', driver, 'run', '--name', 'c1', image, '--', 'sh', '-c', 'echo data > /made')).code).toBe(0)
+    const commit = await strata('commit-container', 'c1', '--tag', 'mine')
+    expect(commit.code).toBe(0)
+    expect(commit.stdout).toMatch(/^mine sha256:[0-9a-f]{64}\n$/)
+    const images = JSON.parse((await strata('--json', 'images')).stdout) as Array<{ tag: string; layers: number }>
+    expect(images.map((i) => [i.tag, i.layers])).toEqual([['latest', 1], ['mine', 2]])
+    const again = await strata('run', '--rm', 'mine', '--', 'cat', '/made')
+    expect(again).toMatchObject({ code: 0, stdout: 'data\n' })
+    // --rm left no container behind, and a generated name was printed on stderr.
+    expect(again.stderr).toMatch(/^ctr-[0-9a-f]{8}\n$/)
+    expect((JSON.parse((await strata('--json', 'ps')).stdout) as unknown[]).length).toBe(1)
+    expect((await strata('rm-container', 'c1')).code).toBe(0)
+    const left = await snapshotNames()
+    expect(left).not.toContain('c1')
+    expect(left).not.toContain('c1-init')
+    expect(left).toHaveLength(2) // the image layer and the committed one
+    expect(await leftoverMounts()).toEqual([])
+  })
+
+  it('a command missing from the image fails with one line, exit 1, and leaves no snapshot or mount', async (ctx) => {
+    const image = requireRuntime(ctx)
+    expect((await strata('--driver', driver, 'import', image)).code).toBe(0)
+    const before = await snapshotNames()
+    const r = await strata('run', '--name', 'bad', 'latest', '--', 'no-such-command')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/^strata run: ERR_NOT_FOUND: command "no-such-command" is not an executable file in the image[^\n]*\n$/)
+    expect(await snapshotNames()).toEqual(before)
+    expect(await leftoverMounts()).toEqual([])
+  })
+})
+
+describe('strata run: bad input', () => {
+  it('an unknown image is ERR_NOT_FOUND in one line, exit 1, and makes nothing', async (ctx) => {
+    requireRuntime(ctx)
+    await strata('--driver', 'native', 'ls')
+    const r = await strata('run', 'no-such-image', '--', 'sh')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/^strata run: ERR_NOT_FOUND: image "no-such-image" does not exist[^\n]*\n$/)
+    expect(await snapshotNames()).toEqual([])
+  })
+
+  it('the row driver, which has no kernel mount, fails with ERR_NOT_IMPLEMENTED naming it and keeps only the image', async (ctx) => {
+    const image = requireRuntime(ctx)
+    const r = await strata('--driver', 'row', 'run', image, '--', 'sh')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/^strata run: ERR_NOT_IMPLEMENTED: [^\n]*the row driver[^\n]*\n$/)
+    expect((await snapshotNames()).every((n) => n.startsWith('sha256:'))).toBe(true)
+    expect(await leftoverMounts()).toEqual([])
+  })
+
+  it('without runc or crun on PATH, and without root, it fails in one line with exit 1', async (ctx) => {
+    requireRuntime(ctx)
+    const noRuntime = await strataCli(['--root', root, 'run', 'x', '--', 'sh'], { env: { ...process.env, PATH: '/nonexistent' } })
+    expect(noRuntime.code).toBe(1)
+    expect(noRuntime.stderr).toMatch(/^strata run: ERR_FAILED_PRECONDITION: no OCI runtime[^\n]*\n$/)
+    const notRoot = await strataCli(['--root', root, 'run', 'x', '--', 'sh'], { uid: 65534, gid: 65534 })
+    expect(notRoot.code).toBe(1)
+    expect(notRoot.stderr).toBe('strata run: ERR_FAILED_PRECONDITION: running a container needs root (mounts and namespaces)\n')
+  })
+
+  it('usage mistakes exit 2', async () => {
+    expect((await strata('run')).code).toBe(2)
+    expect((await strata('commit-container', 'c1')).code).toBe(2)
+    expect((await strata('run', '--help')).stdout).toContain('usage: strata run [--name NAME] [--rm] IMAGE')
+  })
+})
