@@ -7,6 +7,7 @@
 import { fileURLToPath } from 'node:url'
 import { registeredDrivers } from '../core/registry.js'
 import { Bench, type BenchOptions } from './harness.js'
+import { peerAvailable } from './peer/containerd.js'
 import { machine } from './machine.js'
 import { table, writeResults } from './report.js'
 import { opsVsParentSize } from './scenarios/ops.js'
@@ -42,6 +43,7 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<{ files: str
   })
   const m = machine()
   print(`strata bench: ${drivers.join(', ')} on ${m.cpu} × ${m.cores}, ${m.kernel}, ${m.filesystem}${b.opts.full ? ' (full sizes)' : ''}`)
+  if (b.opts.peer && !peerAvailable()) print('  (containerd and ctr are not installed: no peer columns; `npm run bench:peer` installs them)')
   try {
     for (const s of SCENARIOS) {
       if (b.opts.only.length > 0 && !b.opts.only.includes(s.id)) continue

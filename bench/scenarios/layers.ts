@@ -75,11 +75,15 @@ async function applyVsTar(b: Bench, scratch: string): Promise<void> {
   b.record('5 layers', `apply of a ${files}-file layer / GNU tar -x`, 'ratio', ratioTo(ms, GNU_TAR))
 }
 
-/** 100 changes on a container of the image: 60 rewritten, 20 deleted, 20 new (10 in a new directory). */
-async function change100(sn: Snapshotter, key: string): Promise<void> {
+/** 100 changes on a container of a `files`-file image: 60 rewritten, 20 deleted, 20 new (10 in a new directory). */
+async function change100(sn: Snapshotter, key: string, files: number): Promise<void> {
+  const path = (i: number) => {
+    const k = i * Math.floor(files / 80)
+    return `/d${Math.floor(k / 100)}/f${k}`
+  }
   await withFs(sn, key, async (fs) => {
-    for (let i = 0; i < 60; i++) await fs.writeFile(`/d${i}/f${i * 100 + 1}`, `changed ${i}`)
-    for (let i = 60; i < 80; i++) await fs.unlink(`/d${i}/f${i * 100 + 2}`)
+    for (let i = 0; i < 60; i++) await fs.writeFile(path(i), `changed ${i}`)
+    for (let i = 60; i < 80; i++) await fs.unlink(path(i))
     for (let i = 0; i < 10; i++) await fs.writeFile(`/d${i}/new-${i}`, `new ${i}`)
     await fs.mkdir('/added')
     for (let i = 0; i < 9; i++) await fs.writeFile(`/added/n${i}`, `n ${i}`)
@@ -100,7 +104,7 @@ async function exportFastVsGeneric(b: Bench, scratch: string): Promise<void> {
     await withFs(sn, 'image-a', (fs) => applyLayer(fs, createReadStream(tar)))
     await sn.commit('image', 'image-a')
     await sn.prepare('ctr', 'image')
-    await change100(sn, 'ctr')
+    await change100(sn, 'ctr', files)
     const hasFast = 'changes' in sn && (sn as { changes?: unknown }).changes !== undefined
     for (let r = 0; r < Math.min(2, b.opts.rounds); r++) {
       const [g, bytes] = await time(() => drain(exportDiff(sn, 'ctr', { generic: true })))

@@ -17,7 +17,7 @@ export function readFileSize(full: boolean): number {
 }
 
 /** Median seconds per call of `fn`, from benchmark.js samples. */
-export function latency(name: string, fn: () => Promise<unknown>, maxTime = 0.5): Promise<number[]> {
+export function latency(name: string, fn: () => Promise<unknown>, maxTime = 0.3): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const bench = new Benchmark(name, {
       defer: true,
@@ -80,7 +80,7 @@ export async function reads(b: Bench): Promise<void> {
       const { root, sn } = await b.open(d, `reads-${depth}`)
       const top = await chain(sn, depth, size)
       // Let the writes reach the disk (and LevelDB finish compacting) before reading.
-      await settle()
+      await settle(1000)
       await withFs(sn, top, async (fs) => {
         const fh = await fs.open('/data', 'r')
         try {

@@ -7,14 +7,16 @@ import { runBench, SCENARIOS } from '../../bench/main.js'
 export const bench: Command = {
   name: 'bench',
   summary: 'compare the drivers side by side for space and speed (npm start runs this)',
-  usage: 'bench [--full] [--only SCENARIO]... [--driver-list a,b] [--rounds N] [--out DIR]',
+  usage: 'bench [--full] [--only SCENARIO]... [--driver-list a,b] [--rounds N] [--no-peer] [--out DIR]',
   help: `Scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}. --full runs the large sizes (1 GiB parents and files).\n` +
+    'Where containerd and ctr are installed, a private containerd runs beside strata as a peer (--no-peer skips it).\n' +
     'Results go to bench/results/ (JSON, Markdown, SVG) unless --out says otherwise.',
   options: {
     full: { type: 'boolean' },
     only: { type: 'string', multiple: true },
     'driver-list': { type: 'string' },
     rounds: { type: 'string' },
+    'no-peer': { type: 'boolean' },
     out: { type: 'string' },
   },
   args: [0, 0],
@@ -27,7 +29,7 @@ export const bench: Command = {
     if (rounds !== undefined && !(Number.isInteger(rounds) && rounds > 0)) throw new UsageError('--rounds takes a positive number')
     const tty = ctx.showProgress
     await runBench({
-      drivers, full: Boolean(opts.full), only, rounds, out: opts.out as string | undefined,
+      drivers, full: Boolean(opts.full), only, rounds, out: opts.out as string | undefined, peer: !opts['no-peer'],
       print: (l) => ctx.print(l),
       progress: tty ? (msg) => ctx.err.write(`\r\x1b[2K${msg}`) : undefined,
     })
