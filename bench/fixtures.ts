@@ -4,22 +4,15 @@
  */
 import { createHash } from 'node:crypto'
 import type { SnapshotFs, Snapshotter } from '../core/snapshotter.js'
+import { prng } from '../conformance/crash-model.js'
 
 export const KiB = 1024
 export const MiB = 1024 * KiB
 export const GiB = 1024 * MiB
 
-/** mulberry32: the same seed gives the same tree on every machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32 (the crash model's): the same seed gives the same tree on every machine. */
+export { prng }
+
 
 /** Incompressible bytes derived from a seed: a PRNG fills 32-bit words (fast enough not to be the benchmark). */
 export function bytes(seed: string, size: number): Buffer {

@@ -12,7 +12,7 @@ import { copyTree } from './copytree.js'
 import { errnoCode, posixError, type PosixCode } from './errors.js'
 import { mknodAt } from './mknod.js'
 import type { FileHandle, FileStat, FileType, OpenFlags, SnapshotFs } from './snapshotter.js'
-import { checkIoArgs, checkLength, checkMode, checkOwner, checkTime, splitPath } from './fspath.js'
+import { checkHandle, checkIoArgs, checkLength, checkMode, checkOwner, checkTime, splitPath } from './fspath.js'
 
 const MAX_SYMLINKS = 40
 
@@ -394,9 +394,7 @@ class DirFileHandle implements FileHandle {
   }
 
   #check(syscall: string, access: 'read' | 'write'): void {
-    if (this.#closed) throw posixError('EBADF', syscall, this.#path)
-    const ok = access === 'read' ? this.#flags === 'r' || this.#flags === 'r+' : this.#flags !== 'r'
-    if (!ok) throw posixError('EBADF', syscall, this.#path)
+    checkHandle(this.#closed, this.#flags, syscall, this.#path, access)
   }
 
   async read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {

@@ -3,6 +3,7 @@
  * numeric arguments of I/O calls. Bad input is EINVAL, named by the path.
  */
 import { posixError } from './errors.js'
+import type { OpenFlags } from './snapshotter.js'
 
 /** Path components of `p`, without '' and '.'; '..' is left for the resolver. */
 export function splitPath(syscall: string, p: string): string[] {
@@ -40,4 +41,11 @@ export function checkIoArgs(syscall: string, p: string, buf: unknown, offset: un
     throw posixError('EINVAL', syscall, p)
   }
   if (offset + length > buf.length) throw posixError('EINVAL', syscall, p)
+}
+
+/** A file handle's own checks: EBADF once closed, or for a read on a write-only handle and the reverse. */
+export function checkHandle(closed: boolean, flags: OpenFlags, syscall: string, p: string, access: 'read' | 'write'): void {
+  if (closed) throw posixError('EBADF', syscall, p)
+  const ok = access === 'read' ? flags === 'r' || flags === 'r+' : flags !== 'r'
+  if (!ok) throw posixError('EBADF', syscall, p)
 }

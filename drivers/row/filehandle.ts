@@ -5,7 +5,7 @@
  * write, 'r+' does both, and 'a' always writes at the end.
  */
 import { posixError } from '../../core/errors.js'
-import { checkIoArgs, checkLength } from '../../core/fspath.js'
+import { checkHandle, checkIoArgs, checkLength } from '../../core/fspath.js'
 import type { FileHandle, FileStat, OpenFlags } from '../../core/snapshotter.js'
 import type { Edit } from './edit.js'
 import { readAt, truncateTo, writeAt } from './filedata.js'
@@ -69,9 +69,7 @@ export class RowFileHandle implements FileHandle {
   }
 
   #check(syscall: string, access: 'read' | 'write'): void {
-    if (this.#closed) throw posixError('EBADF', syscall, this.#path)
-    const ok = access === 'read' ? this.#flags === 'r' || this.#flags === 'r+' : this.#flags !== 'r'
-    if (!ok) throw posixError('EBADF', syscall, this.#path)
+    checkHandle(this.#closed, this.#flags, syscall, this.#path, access)
   }
 
   async read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
