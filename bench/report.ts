@@ -58,8 +58,8 @@ interface Series { name: string; points: Array<[number, number]> }
 /** A small line chart (log y) as an SVG group placed at x, y. */
 function lineChart(title: string, xLabels: string[], series: Series[], yFmt: (n: number) => string, x0: number, y0: number): string {
   const w = 420
-  const h = 220
-  const pad = { l: 70, r: 10, t: 30, b: 40 }
+  const h = 240
+  const pad = { l: 70, r: 10, t: 30, b: 56 }
   const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter((v) => v > 0)
   if (ys.length === 0) return ''
   const lo = Math.log10(Math.min(...ys)) - 0.1
@@ -80,7 +80,7 @@ function lineChart(title: string, xLabels: string[], series: Series[], yFmt: (n:
     const pts = s.points.filter((p) => p[1] > 0)
     parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.map(([x, y]) => `${px(x)},${py(y)}`).join(' ')}"/>`)
     for (const [x, y] of pts) parts.push(`<circle cx="${px(x)}" cy="${py(y)}" r="3" fill="${c}"/>`)
-    parts.push(`<text x="${pad.l + 8 + i * 90}" y="${h - 6}" fill="${c}">■ ${s.name}</text>`)
+    parts.push(`<text x="${pad.l + (i % 3) * 118}" y="${h - 20 + Math.floor(i / 3) * 13}" fill="${c}">■ ${s.name}</text>`)
   })
   parts.push('</g>')
   return parts.join('\n')
@@ -91,7 +91,7 @@ export function chart(metrics: Metric[], machine: Machine): string {
   const cols = columns(metrics)
   const density = metrics.filter((m) => m.scenario === '2 density' && /^store with \d+ containers?$/.test(m.name))
   const prepare = metrics.filter((m) => m.scenario === '1 ops' && /^prepare, .* parent$/.test(m.name))
-  const series = (ms: Metric[]): Series[] => cols.map((c) => ({
+  const series = (ms: Metric[]): Series[] => cols.filter((c) => ms.some((m) => (m.values[c]?.median ?? 0) > 0)).map((c) => ({
     name: c, points: ms.map((m, i) => [i, m.values[c]?.median ?? 0] as [number, number]),
   }))
   const body = [
@@ -99,10 +99,10 @@ export function chart(metrics: Metric[], machine: Machine): string {
     lineChart('prepare time vs parent size', prepare.map((m) => m.name.replace(/^prepare, (.*) parent$/, '$1')), series(prepare), fmtMs, 440, 0),
   ].join('\n')
   return [
-    '<svg xmlns="http://www.w3.org/2000/svg" width="880" height="250" font-family="sans-serif" font-size="11">',
+    '<svg xmlns="http://www.w3.org/2000/svg" width="880" height="270" font-family="sans-serif" font-size="11">',
     '<rect width="100%" height="100%" fill="white"/>',
     body,
-    `<text x="870" y="245" text-anchor="end" fill="#666">${machine.date.slice(0, 10)} · ${machine.cpu} × ${machine.cores} · ${machine.kernel} · ${machine.filesystem}</text>`,
+    `<text x="870" y="265" text-anchor="end" fill="#666">${machine.date.slice(0, 10)} · ${machine.cpu} × ${machine.cores} · ${machine.kernel} · ${machine.filesystem}</text>`,
     '</svg>',
   ].join('\n')
 }
