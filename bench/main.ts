@@ -5,7 +5,11 @@
  * terminal, JSON, Markdown and an SVG chart to bench/results/.
  */
 import { fileURLToPath } from 'node:url'
-import { registeredDrivers } from '../core/registry.js'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openSnapshotter, registeredDrivers } from '../core/registry.js'
+import { removeTree } from '../core/removetree.js'
 import { Bench, type BenchOptions } from './harness.js'
 import { peerAvailable } from './peer/containerd.js'
 import { machine } from './machine.js'
@@ -34,16 +38,44 @@ export interface RunBenchOptions extends Partial<Omit<BenchOptions, 'progress'>>
   progress?: (msg: string) => void
 }
 
+/**
+ * The drivers that can open a snapshot here: overlay mounts through the
+ * kernel and needs root; without it the comparison goes on without it.
+ */
+async function usable(drivers: string[], print: (line: string) => void): Promise<string[]> {
+  const ok: string[] = []
+  for (const d of drivers) {
+    const root = await mkdtemp(join(tmpdir(), `strata-probe-${d}-`))
+    try {
+      const sn = await openSnapshotter(d, root)
+      try {
+        await sn.prepare('probe-base')
+        await sn.commit('probe', 'probe-base')
+        await sn.prepare('probe-child', 'probe')
+        await (await sn.open('probe-child')).close()
+        ok.push(d)
+      } finally {
+        await sn.close()
+      }
+    } catch (err) {
+      print(`  (${d} left out: ${(err as Error).message.split('\n')[0]})`)
+    } finally {
+      await removeTree(root)
+    }
+  }
+  return ok
+}
+
 export async function runBench(opts: RunBenchOptions = {}): Promise<{ files: string[]; text: string }> {
   const print = opts.print ?? ((l: string) => process.stdout.write(l + '\n'))
-  const drivers = opts.drivers?.length ? opts.drivers : registeredDrivers()
+  const drivers = await usable(opts.drivers?.length ? opts.drivers : registeredDrivers(), print)
   const b = new Bench({
     drivers, full: opts.full ?? false, rounds: opts.rounds ?? 3, only: opts.only ?? [], image: opts.image,
     peer: opts.peer ?? true, progress: opts.progress ?? (() => {}),
   })
   const m = machine()
   print(`strata bench: ${drivers.join(', ')} on ${m.cpu} × ${m.cores}, ${m.kernel}, ${m.filesystem}${b.opts.full ? ' (full sizes)' : ''}`)
-  if (b.opts.peer && !peerAvailable()) print('  (containerd and ctr are not installed: no peer columns; `npm run bench:peer` installs them)')
+  if (b.opts.peer && !peerAvailable()) print('  (no containerd peer: it needs containerd and ctr installed and root; `npm run bench:peer` installs them)')
   try {
     for (const s of SCENARIOS) {
       if (b.opts.only.length > 0 && !b.opts.only.includes(s.id)) continue

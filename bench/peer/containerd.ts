@@ -23,8 +23,9 @@ export function isPeer(column: string): boolean {
   return column.startsWith('containerd:')
 }
 
+/** containerd and ctr on PATH, and root to run a daemon. */
 export function peerAvailable(): boolean {
-  return ['containerd', 'ctr'].every((tool) =>
+  return process.getuid?.() === 0 && ['containerd', 'ctr'].every((tool) =>
     (process.env.PATH ?? '').split(':').some((dir) => existsSync(join(dir, tool))))
 }
 
