@@ -27,7 +27,9 @@ async function runAndKill(t: CaseContext, seed: number, delayMs: number): Promis
       out += d.toString()
       if (out.includes('ready')) resolve()
     })
-    child.on('close', () => reject(new Error('the crash child exited before it was killed')))
+    child.on('close', () => {
+      done.then((r) => reject(new Error(`the crash child ended before it was ready (code ${r.code}, signal ${r.signal}): ${r.stderr.slice(0, 2000)}`)), reject)
+    })
   })
   await new Promise((r) => setTimeout(r, delayMs))
   child.kill('SIGKILL')
