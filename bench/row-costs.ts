@@ -291,8 +291,10 @@ async function sequential(base: string, a: Args): Promise<void> {
   const drivers = ['row', 'native']
   const w: Record<string, number[]> = { row: [], native: [] }
   const rd: Record<string, number[]> = { row: [], native: [] }
+  const small: Record<string, number[]> = { row: [], native: [] }
   const wRatio: number[] = []
   const rRatio: number[] = []
+  const smallRatio: number[] = []
   const stores = new Map<string, { s: StoreRef; sn: Snapshotter }>()
   for (const d of drivers) {
     const s = await store(base, `seq-${d}`, d)
@@ -300,7 +302,7 @@ async function sequential(base: string, a: Args): Promise<void> {
   }
   out(`sequential ${label}, row vs native (DirFs over the native snapshot), ${a.rounds} rounds…`)
   for (let r = 0; r < a.rounds; r++) {
-    const round: Record<string, { w: number; r: number }> = {}
+    const round: Record<string, { w: number; r: number; small: number }> = {}
     for (const d of r % 2 === 0 ? drivers : [...drivers].reverse()) {
       const { sn } = stores.get(d)!
       await sn.prepare(`w-${r}`)
@@ -313,17 +315,20 @@ async function sequential(base: string, a: Args): Promise<void> {
         const fh = await fs.open('/seq', 'r')
         await sequentialRead(fh, size)
         const mbs = await sequentialRead(fh, size)
+        const smallMbs = await sequentialRead(fh, size, 4 * KiB)
         await fh.close()
-        return mbs
+        return { mbs, smallMbs }
       })
       await sn.remove(`v-${r}`)
       await sn.remove(`c-${r}`)
-      round[d] = { w: wr, r: rr }
+      round[d] = { w: wr, r: rr.mbs, small: rr.smallMbs }
       w[d].push(wr)
-      rd[d].push(rr)
+      rd[d].push(rr.mbs)
+      small[d].push(rr.smallMbs)
     }
     wRatio.push(round.row.w / round.native.w)
     rRatio.push(round.row.r / round.native.r)
+    smallRatio.push(round.row.small / round.native.small)
     await settle(500)
   }
   out(`sequential ${label}:`)
@@ -333,6 +338,9 @@ async function sequential(base: string, a: Args): Promise<void> {
   row('read, row (1 MiB reads, second pass, 2 s after the write)', fmtSpreadOf(rd.row, fmtRate))
   row('read, native', fmtSpreadOf(rd.native, fmtRate))
   row('read ratio row / native', fmtSpreadOf(rRatio, fmtX), 'aim ≥ 0.5')
+  row('read, row (4 KiB reads)', fmtSpreadOf(small.row, fmtRate))
+  row('read, native (4 KiB reads)', fmtSpreadOf(small.native, fmtRate))
+  row('4 KiB read ratio row / native', fmtSpreadOf(smallRatio, fmtX))
   for (const { s, sn } of stores.values()) {
     await sn.close()
     await removeTree(s.root)

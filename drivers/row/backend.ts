@@ -13,7 +13,7 @@ import { Edit, decodeRecord, encodeRecord, type Format, type SnapRecord } from '
 import { freeGeneration, idsWith } from './gc.js'
 import { Prefix, gcKey, snapKey } from './keys.js'
 import { ROOT_INO, rootInode } from './namespace.js'
-import { NodeCache, NodeSource, type RowDb } from './nodestore.js'
+import { BlockCache, NodeCache, NodeSource, type RowDb } from './nodestore.js'
 import { RowFs } from './rowfs.js'
 import { Snap } from './snap.js'
 import { verifySnapshot } from './verify.js'
@@ -36,7 +36,8 @@ export class RowBackend implements Backend {
     this.#store = store
     this.#db = db
     this.#format = format
-    this.#src = new NodeSource(db, new NodeCache(cacheNodes))
+    // A few blocks: enough for small reads walking through one block, or two files read side by side.
+    this.#src = new NodeSource(db, new NodeCache(cacheNodes), new BlockCache(Math.max(1 << 20, 4 * format.blockSize)))
   }
 
   async #record(id: number): Promise<SnapRecord> {

@@ -233,6 +233,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
         this.#src.cache.set(n)
       }
       for (const n of this.#dead.values()) this.#src.cache.delete(n.g, n.s)
+      for (const { p } of this.#blocks.values()) this.#src.blocks.delete(p.g, p.s)
     }
     return { ops, record: { ...rec }, landed }
   }

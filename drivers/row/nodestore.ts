@@ -50,14 +50,57 @@ export class NodeCache {
   }
 }
 
+/**
+ * The last few data blocks read. Small sequential reads (4 KiB through a
+ * 64 KiB block) would otherwise fetch, and copy out of LevelDB, the same
+ * block sixteen times. Unlike a node, a block of an active snapshot's own
+ * generation is rewritten in place, so an edit drops the ids it wrote or
+ * freed once its batch lands.
+ */
+export class BlockCache {
+  readonly #maxBytes: number
+  readonly #map = new Map<string, Buffer>()
+  #bytes = 0
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes
+  }
+
+  get(g: number, s: number): Buffer | undefined {
+    return this.#map.get(cacheKey(g, s))
+  }
+
+  set(g: number, s: number, data: Buffer): void {
+    if (data.length > this.#maxBytes) return
+    this.delete(g, s)
+    this.#map.set(cacheKey(g, s), data)
+    this.#bytes += data.length
+    for (const [k, v] of this.#map) {
+      if (this.#bytes <= this.#maxBytes) break
+      this.#map.delete(k)
+      this.#bytes -= v.length
+    }
+  }
+
+  delete(g: number, s: number): void {
+    const k = cacheKey(g, s)
+    const v = this.#map.get(k)
+    if (v === undefined) return
+    this.#map.delete(k)
+    this.#bytes -= v.length
+  }
+}
+
 /** Reads committed nodes and blocks, synchronously (classic-level's getSync). */
 export class NodeSource {
   readonly db: RowDb
   readonly cache: NodeCache
+  readonly blocks: BlockCache
 
-  constructor(db: RowDb, cache: NodeCache) {
+  constructor(db: RowDb, cache: NodeCache, blocks: BlockCache) {
     this.db = db
     this.cache = cache
+    this.blocks = blocks
   }
 
   node(p: Ptr): Node {
@@ -70,9 +113,13 @@ export class NodeSource {
     return n
   }
 
+  /** A block's bytes, shared with the cache: callers copy out of it and never write into it. */
   block(p: BlockPtr): Buffer {
+    const hit = this.blocks.get(p.g, p.s)
+    if (hit !== undefined) return hit
     const buf = this.db.getSync(blockDbKey(p.g, p.s))
     if (buf === undefined) throw new Error(`row: data block ${p.g}:${p.s} is missing`)
+    this.blocks.set(p.g, p.s, buf)
     return buf
   }
 }
