@@ -5,7 +5,9 @@
  * an image another container sees, and bad input fails in one line leaving
  * no mount and no snapshot behind.
  */
+import { execFileSync, spawn } from 'node:child_process'
 import { readFile, rm } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, type TestContext } from 'vitest'
 import { openSnapshotter, type Snapshotter } from '../index.js'
 import { hasTool, requireRoot, requireTool } from './helpers.js'
@@ -57,6 +59,15 @@ async function leftoverMounts(): Promise<string[]> {
   return info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.includes('strata-run-') || p.startsWith(root))
 }
 
+/** runc's status of a container, or undefined once runc no longer knows it. */
+function runcStatus(id: string): string | undefined {
+  try {
+    return (JSON.parse(execFileSync('runc', ['state', id], { stdio: ['ignore', 'pipe', 'ignore'] }).toString()) as { status: string }).status
+  } catch {
+    return undefined
+  }
+}
+
 describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) => {
   it('passes stdout and the exit code through; the file the command wrote is in the container layer, not the image', async (ctx) => {
     const image = requireRuntime(ctx)
@@ -103,6 +114,43 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
     expect(left).toHaveLength(2) // the image layer and the committed one
     expect(await leftoverMounts()).toEqual([])
   })
+
+  it('a strata run killed with SIGKILL leaves a mount and a live container that cleanup undoes; then rm-container works', async (ctx) => {
+    const image = requireRuntime(ctx)
+    const proc = spawn(process.execPath, [resolve('dist/cli/main.js'), '--root', root, '--driver', driver, 'run', '--name', 'k', image, '--', 'sleep', '60'], { stdio: 'ignore' })
+    const exited = new Promise((r) => proc.once('close', r))
+    let id = ''
+    // Should an assertion fail, leave no running container or mount for the rest of the suite.
+    ctx.onTestFinished(async () => {
+      proc.kill('SIGKILL')
+      if (id !== '') execFileSync('runc', ['delete', '--force', id], { stdio: 'ignore' })
+      for (const m of await leftoverMounts()) execFileSync('umount', ['-l', m])
+    })
+    // Wait for runc to run it. Asked through runc, not strata: a strata
+    // command would hold the store just when the run wants to open it.
+    let gone = false
+    void exited.then(() => { gone = true })
+    for (let i = 0; i < 300 && id === '' && !gone; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      const list = JSON.parse(execFileSync('runc', ['list', '--format', 'json']).toString() || 'null') as Array<{ id: string; status: string }> | null
+      id = list?.find((c) => c.id.startsWith('strata-') && c.status === 'running')?.id ?? ''
+    }
+    expect(id, 'strata run exited before its container ran').not.toBe('')
+    proc.kill('SIGKILL')
+    await exited
+    expect(await leftoverMounts()).not.toEqual([])
+    expect(runcStatus(id)).toBe('running')
+    const labels = (JSON.parse((await strata('--json', 'info', 'k')).stdout) as { labels: Record<string, string> }).labels
+    expect(JSON.parse(labels['strata.io/container.run'])).toMatchObject({ id })
+    expect(JSON.parse((await strata('--json', 'ps')).stdout)).toMatchObject([{ name: 'k', status: 'interrupted' }])
+    const cleanup = await strata('cleanup')
+    expect(cleanup).toMatchObject({ code: 0, stdout: 'released container k (its strata run had died)\n' })
+    expect(await leftoverMounts()).toEqual([])
+    expect(runcStatus(id)).toBeUndefined()
+    expect(JSON.parse((await strata('--json', 'ps')).stdout)).toMatchObject([{ name: 'k', status: 'stopped' }])
+    expect((await strata('rm-container', 'k')).code).toBe(0)
+    expect((await snapshotNames()).every((n) => n.startsWith('sha256:'))).toBe(true)
+  }, 60_000)
 
   it('a command missing from the image fails with one line, exit 1, and leaves no snapshot or mount', async (ctx) => {
     const image = requireRuntime(ctx)

@@ -2,7 +2,8 @@
 import type { Command } from '../command.js'
 import { UsageError } from '../command.js'
 import { commitContainer } from '../runtime/commit.js'
-import { findContainer, listContainers, refuseRunning, removeContainer } from '../runtime/containers.js'
+import { findContainer, listContainers, removeContainer } from '../runtime/containers.js'
+import { ensureStopped } from '../runtime/reap.js'
 import { runContainer } from '../runtime/run.js'
 import { humanBytes } from './snapshots.js'
 
@@ -43,7 +44,7 @@ export const ps: Command = {
     const sn = await ctx.sn()
     const rows = []
     for (const c of await listContainers(sn)) {
-      rows.push({ name: c.name, image: c.image, created: c.created, status: c.pid === undefined ? 'stopped' : 'running', usage: await sn.usage(c.name) })
+      rows.push({ name: c.name, image: c.image, created: c.created, status: c.pid !== undefined ? 'running' : c.interrupted ? 'interrupted' : 'stopped', usage: await sn.usage(c.name) })
     }
     if (ctx.json) return ctx.printJson(rows)
     ctx.table(['NAME', 'IMAGE', 'CREATED', 'STATUS', 'SIZE'], rows.map((r) => [r.name, r.image, ago(r.created), r.status, humanBytes(r.usage.size)]))
@@ -52,14 +53,14 @@ export const ps: Command = {
 
 export const rmContainer: Command = {
   name: 'rm-container',
-  summary: 'remove a stopped container with its init layer',
+  summary: 'remove a stopped container with its init layer (undoing a run that was killed)',
   usage: 'rm-container NAME...',
   args: [1, Infinity],
   async run(ctx, names) {
     const sn = await ctx.sn()
     for (const name of names) {
       const c = await findContainer(sn, name)
-      refuseRunning(c, 'remove')
+      await ensureStopped(sn, c, 'remove')
       await removeContainer(sn, c)
     }
   },

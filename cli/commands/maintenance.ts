@@ -1,14 +1,18 @@
 /** Housekeeping: cleanup and the consistency check. */
 import type { Command } from '../command.js'
 import type { Checkable } from '../../core/snapshotter.js'
+import { reapInterrupted } from '../runtime/reap.js'
 
 export const cleanup: Command = {
   name: 'cleanup',
-  summary: 'free what removed snapshots and crashed operations left behind',
+  summary: 'free what removed snapshots, crashed operations and killed runs left behind',
   usage: 'cleanup',
+  help: 'A container whose strata run was killed is stopped in its runtime, unmounted, and marked stopped again.',
   args: [0, 0],
   async run(ctx) {
-    await (await ctx.sn()).cleanup()
+    const sn = await ctx.sn()
+    for (const name of await reapInterrupted(sn)) ctx.print(`released container ${name} (its strata run had died)`)
+    await sn.cleanup()
   },
 }
 

@@ -10,7 +10,8 @@ import { FailedPreconditionError } from '../../core/errors.js'
 import { imagesOf, type ImageRecord } from '../../core/images.js'
 import { commitLayer, type CommitLayerResult } from '../../core/layercommit.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
-import { findContainer, refuseRunning } from './containers.js'
+import { findContainer } from './containers.js'
+import { ensureStopped } from './reap.js'
 
 export interface CommitResult {
   image: ImageRecord
@@ -32,7 +33,7 @@ export function configWithLayer(config: Record<string, unknown> | undefined, dif
 
 export async function commitContainer(sn: Snapshotter, name: string, tag: string): Promise<CommitResult> {
   const ctr = await findContainer(sn, name)
-  refuseRunning(ctr, 'commit')
+  await ensureStopped(sn, ctr, 'commit')
   const source = await imagesOf(sn).get(ctr.image)
   if (!source || source.chainId !== ctr.imageLayer) {
     throw new FailedPreconditionError(`container ${JSON.stringify(name)}: its image ${JSON.stringify(ctr.image)} is gone or was replaced, so its layers are unknown`)

@@ -12,6 +12,12 @@ import type { Info, Snapshotter } from '../../core/snapshotter.js'
 export const CONTAINER_LABEL = 'strata.io/container.image'
 /** On the container layer while a `strata run` process runs it: that process's pid. */
 export const PID_LABEL = 'strata.io/container.pid'
+/**
+ * On the container layer while a `strata run` process runs it: JSON of
+ * {@link RunState}, what a later command needs to undo that run if the
+ * process dies without cleaning up (SIGKILL, a crash).
+ */
+export const RUN_LABEL = 'strata.io/container.run'
 /** On the init layer: the container it belongs to. */
 export const INIT_LABEL = 'strata.io/container.init'
 
@@ -24,6 +30,26 @@ export interface Container {
   created: Date
   /** The pid of the `strata run` that runs it, while it runs. */
   pid?: number
+  /** Set when the `strata run` that ran it died without undoing its run. */
+  interrupted?: RunState
+}
+
+/** Where a run put the container: the OCI runtime binary, the runtime's container id, the bundle. */
+export interface RunState {
+  runtime: string
+  id: string
+  bundle: string
+}
+
+function runStateOf(label: string | undefined): RunState | undefined {
+  if (label === undefined) return undefined
+  try {
+    const v = JSON.parse(label) as Partial<RunState>
+    if (typeof v.runtime === 'string' && typeof v.id === 'string' && typeof v.bundle === 'string') return { runtime: v.runtime, id: v.id, bundle: v.bundle }
+  } catch {
+    // a label someone else wrote: nothing to undo
+  }
+  return undefined
 }
 
 export function initLayerName(name: string): string {
@@ -70,6 +96,10 @@ async function toContainer(sn: Snapshotter, info: Info): Promise<Container> {
   const c: Container = { name: info.name, image: info.labels[CONTAINER_LABEL], initLayer: info.parent ?? '', created: info.created }
   if (init?.parent !== undefined) c.imageLayer = init.parent
   if (pid > 0 && alive(pid)) c.pid = pid
+  else if (pid > 0) {
+    const run = runStateOf(info.labels[RUN_LABEL])
+    if (run) c.interrupted = run
+  }
   return c
 }
 
@@ -89,6 +119,11 @@ export async function listContainers(sn: Snapshotter): Promise<Container[]> {
 
 export function refuseRunning(c: Container, what: string): void {
   if (c.pid !== undefined) throw new FailedPreconditionError(`cannot ${what} container ${JSON.stringify(c.name)}: it is running (strata run pid ${c.pid})`)
+}
+
+/** Drops the labels a run sets on its container. */
+export async function clearRunLabels(sn: Snapshotter, name: string): Promise<void> {
+  await sn.update({ name, labels: {} }, [`labels.${PID_LABEL}`, `labels.${RUN_LABEL}`])
 }
 
 /** Removes the container layer, then its init layer when it is the container's own. */

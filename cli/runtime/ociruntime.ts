@@ -9,7 +9,7 @@ import { constants } from 'node:os'
 import { FailedPreconditionError } from '../../core/errors.js'
 import { hasExecutable } from './hostpath.js'
 
-const RUNTIMES = ['runc', 'crun']
+export const RUNTIMES = ['runc', 'crun']
 
 export async function findRuntime(): Promise<string> {
   for (const name of RUNTIMES) {

@@ -18,8 +18,10 @@ import type { CliContext } from '../context.js'
 import { importProgress } from '../progress.js'
 import { containerConfigOf, ociSpec, pathOf, processArgs, processEnv, writeBundle } from './bundle.js'
 import {
-  CONTAINER_LABEL, checkNameFree, findContainer, generateName, hostnameFor, INIT_LABEL, initLayerName, PID_LABEL, removeContainer,
+  CONTAINER_LABEL, checkNameFree, clearRunLabels, findContainer, generateName, hostnameFor, INIT_LABEL, initLayerName, PID_LABEL,
+  removeContainer, RUN_LABEL, type RunState,
 } from './containers.js'
+import { BUNDLE_PREFIX } from './reap.js'
 import { resolveImage } from './imageref.js'
 import { makeInitLayer, readHostResolvConf } from './initlayer.js'
 import { checkKernelMountable } from './kernelmount.js'
@@ -59,7 +61,7 @@ export async function runContainer(ctx: CliContext, req: RunRequest): Promise<nu
       code = await start(ctx, runtime, ctr, signals)
     } finally {
       const after = await reopen(ctx)
-      await after.update({ name: ctr.name, labels: {} }, [`labels.${PID_LABEL}`]).catch(() => {})
+      await clearRunLabels(after, ctr.name).catch(() => {})
       if (req.rm || !ctr.started) await removeContainer(after, await findContainer(after, ctr.name))
     }
     return code
@@ -104,16 +106,17 @@ async function createContainer(sn: Snapshotter, image: ImageRecord, req: RunRequ
 
 /** Mounts the container into a private bundle, runs it, and always unmounts. */
 async function start(ctx: CliContext, runtime: string, ctr: Created, signals: SignalGuard): Promise<number> {
-  const bundle = await mkdtemp(join(tmpdir(), 'strata-run-'))
+  const bundle = await mkdtemp(join(tmpdir(), BUNDLE_PREFIX))
   const rootfs = join(bundle, 'rootfs')
   const sn = await ctx.sn()
   try {
     await mountAll(ctr.mounts, rootfs)
     await writeBundle(bundle, ctr.spec)
-    await sn.update({ name: ctr.name, labels: { [PID_LABEL]: String(process.pid) } }, [`labels.${PID_LABEL}`])
+    const id = `strata-${randomBytes(6).toString('hex')}`
+    const run: RunState = { runtime, id, bundle }
+    await sn.update({ name: ctr.name, labels: { [PID_LABEL]: String(process.pid), [RUN_LABEL]: JSON.stringify(run) } }, [`labels.${PID_LABEL}`, `labels.${RUN_LABEL}`])
     await ctx.release()
     signals.check()
-    const id = `strata-${randomBytes(6).toString('hex')}`
     const code = await runBundle(runtime, bundle, id, (kill) => {
       ctr.started = true
       signals.forwardTo(kill)
