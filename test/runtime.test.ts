@@ -152,6 +152,18 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
     expect((await snapshotNames()).every((n) => n.startsWith('sha256:'))).toBe(true)
   }, 60_000)
 
+  it('--env sets variables over the image\'s Env; a bare NAME passes ours on; HOSTNAME stays the container\'s', async (ctx) => {
+    const image = requireRuntime(ctx)
+    const r = await strataCli(['--root', root, '--driver', driver, 'run', '--rm', '--name', 'envy', '-e', 'GREETING=a=b', '--env', 'PATH=/bin',
+      '-e', 'FROM_HOST', '-e', 'NOT_SET_HERE', '-e', 'HOSTNAME=x', image, '--', 'sh', '-c', 'env | sort'],
+    { env: { ...process.env, FROM_HOST: 'passed', NOT_SET_HERE: undefined } })
+    expect(r.code).toBe(0)
+    const lines = r.stdout.split('\n')
+    expect(lines).toEqual(expect.arrayContaining(['GREETING=a=b', 'PATH=/bin', 'FROM_HOST=passed', 'HOSTNAME=envy']))
+    expect(lines.filter((l) => l.startsWith('PATH=') || l.startsWith('HOSTNAME='))).toHaveLength(2)
+    expect(lines.some((l) => l.startsWith('NOT_SET_HERE'))).toBe(false)
+  })
+
   it('a command missing from the image fails with one line, exit 1, and leaves no snapshot or mount', async (ctx) => {
     const image = requireRuntime(ctx)
     expect((await strata('--driver', driver, 'import', image)).code).toBe(0)
@@ -195,7 +207,9 @@ describe('strata run: bad input', () => {
 
   it('usage mistakes exit 2', async () => {
     expect((await strata('run')).code).toBe(2)
+    const nameless = await strata('run', '-e', '=x', 'img', '--', 'sh')
+    expect(nameless).toMatchObject({ code: 2, stderr: expect.stringContaining('--env "=x": a variable needs a name') })
     expect((await strata('commit-container', 'c1')).code).toBe(2)
-    expect((await strata('run', '--help')).stdout).toContain('usage: strata run [--name NAME] [--rm] IMAGE')
+    expect((await strata('run', '--help')).stdout).toContain('usage: strata run [--name NAME] [--rm] [-e NAME=VALUE]... IMAGE')
   })
 })

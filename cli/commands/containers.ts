@@ -10,19 +10,24 @@ import { humanBytes } from './snapshots.js'
 export const run: Command = {
   name: 'run',
   summary: 'run a command in a new container of IMAGE (a tag, or a path to import) with runc',
-  usage: 'run [--name NAME] [--rm] IMAGE [-- CMD [ARG]...]',
+  usage: 'run [--name NAME] [--rm] [-e NAME=VALUE]... IMAGE [-- CMD [ARG]...]',
   help: [
     'Makes <name>-init (hosts, hostname, resolv.conf) on the image\'s top layer and the container layer <name> on it,',
     'mounts it, writes an OCI bundle and runs it with runc (or crun) as root; exits with the command\'s exit code.',
     'CMD replaces the image\'s Cmd and keeps its Entrypoint. Without --name a name is made up and printed on stderr.',
+    '-e/--env sets a variable over the image\'s Env (a bare NAME passes ours on, as docker run -e).',
     'The container is kept for ps, commit-container and rm-container unless --rm. Needs root and a driver with',
     'kernel mounts (native, overlay).',
   ].join('\n'),
-  options: { name: { type: 'string' }, rm: { type: 'boolean' } },
+  options: { name: { type: 'string' }, rm: { type: 'boolean' }, env: { type: 'string', short: 'e', multiple: true } },
   args: [1, Infinity],
   async run(ctx, [image, ...cmd], opts) {
+    const env = (opts.env as string[] | undefined) ?? []
+    const nameless = env.find((e) => e === '' || e.startsWith('='))
+    if (nameless !== undefined) throw new UsageError(`--env ${JSON.stringify(nameless)}: a variable needs a name`)
     return runContainer(ctx, {
-      image, cmd, rm: opts.rm === true, ...(opts.name === undefined ? {} : { name: opts.name as string }),
+      image, cmd, rm: opts.rm === true, env,
+      ...(opts.name === undefined ? {} : { name: opts.name as string }),
     })
   },
 }

@@ -52,10 +52,24 @@ export function processArgs(cfg: ContainerConfig, cmd: string[]): string[] {
 }
 
 /** The image's environment, with PATH when it lacks one and HOSTNAME, as Docker sets them. */
-export function processEnv(cfg: ContainerConfig, hostname: string): string[] {
-  const env = (cfg.Env ?? []).filter((e) => !e.startsWith('HOSTNAME='))
-  if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH)
-  return [...env, `HOSTNAME=${hostname}`]
+const nameOf = (e: string): string => e.slice(0, e.includes('=') ? e.indexOf('=') : e.length)
+
+/**
+ * The image's Env, then the caller's `NAME=value` settings over it (as
+ * `docker run -e`: a bare NAME takes the value from our own environment,
+ * and is left out when we have none). HOSTNAME is the container's.
+ */
+export function processEnv(cfg: ContainerConfig, hostname: string, set: string[] = []): string[] {
+  const env = new Map<string, string>()
+  for (const e of cfg.Env ?? []) env.set(nameOf(e), e)
+  if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH)
+  for (const e of set) {
+    const name = nameOf(e)
+    if (e.includes('=')) env.set(name, e)
+    else if (process.env[name] !== undefined) env.set(name, `${name}=${process.env[name]}`)
+  }
+  env.delete('HOSTNAME')
+  return [...env.values(), `HOSTNAME=${hostname}`]
 }
 
 export function pathOf(env: string[]): string[] {

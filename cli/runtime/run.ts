@@ -35,6 +35,8 @@ export interface RunRequest {
   name?: string
   /** Remove the container (and its init layer) when it exits. */
   rm?: boolean
+  /** `NAME=value` (or a bare NAME, from our environment) set over the image's Env. */
+  env?: string[]
 }
 
 interface Created {
@@ -86,7 +88,7 @@ async function createContainer(sn: Snapshotter, image: ImageRecord, req: RunRequ
     const mounts = await sn.prepare(name, init, { labels: { [CONTAINER_LABEL]: image.name } })
     await checkKernelMountable(mounts, sn.driver, name)
     const cfg = containerConfigOf(image.config)
-    const env = processEnv(cfg, hostname)
+    const env = processEnv(cfg, hostname, req.env)
     const cwd = cfg.WorkingDir || '/'
     const args = processArgs(cfg, req.cmd)
     const fs = await sn.open(name)
