@@ -4,17 +4,16 @@
  * against every registered driver through its SnapshotFs.
  */
 import { createHash } from 'node:crypto'
-import { rm } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { assertSameTree } from '../conformance/compare.js'
 import { cleanEntryPath, entryOp } from '../core/tarentry.js'
 import {
-  applyLayer, chainIds, diffTrees, EMPTY_LAYER_DIFF_ID, exportDiff, imagesOf, isLayerError, openSnapshotter, sha256Digest,
+  applyLayer, chainIds, diffTrees, EMPTY_LAYER_DIFF_ID, exportDiff, imagesOf, isLayerError, sha256Digest,
   type Change, type ChangeLister, type SnapshotFs, type Snapshotter,
 } from '../index.js'
 import { gzip, tarOf, type TarEntry } from './helpers/tars.js'
-import { drivers, tempDir } from './helpers/tools.js'
+import { drivers, withTempStore } from './helpers/tools.js'
 
 const A = 'sha256:c6f988f4874bb0add23a778f753c65efe992244e148a1d2ec2a8b664fb66bbd1'
 const B = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef'
@@ -57,16 +56,6 @@ describe('digests and pure rules', () => {
   })
 })
 
-async function withStore<T>(driver: string, fn: (sn: Snapshotter) => Promise<T>): Promise<T> {
-  const root = await tempDir(`archive-${driver}`)
-  const sn = await openSnapshotter(driver, root)
-  try {
-    return await fn(sn)
-  } finally {
-    await sn.close()
-    await rm(root, { recursive: true, force: true })
-  }
-}
 
 async function withFs<T>(sn: Snapshotter, key: string, fn: (fs: SnapshotFs) => Promise<T>): Promise<T> {
   const fs = await sn.open(key)
@@ -115,7 +104,7 @@ const everyKind: TarEntry[] = [
 
 describe.each(drivers())('applyLayer with the %s driver', (driver) => {
   it('applies every entry type with modes, owners, links and times, plain and gzip alike', async () => {
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       const tar = await tarOf(everyKind)
       await sn.prepare('plain')
       const res = await withFs(sn, 'plain', async (fs) => {
@@ -146,7 +135,7 @@ describe.each(drivers())('applyLayer with the %s driver', (driver) => {
   })
 
   it('whiteouts and opaque markers hide only lower entries, wherever they stand', async () => {
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       const [base] = await layers(sn, [await tarOf([
         { name: 'a/', type: 'directory' }, { name: 'a/old' }, { name: 'a/sub/deep', content: 'd' },
         { name: 'b/', type: 'directory' }, { name: 'b/old' }, { name: 'c', content: 'c' }, { name: 'd/x' },
@@ -175,7 +164,7 @@ describe.each(drivers())('applyLayer with the %s driver', (driver) => {
   })
 
   it('an empty layer has the empty DiffID and changes nothing', async () => {
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       await sn.prepare('x')
       const res = await withFs(sn, 'x', (fs) => applyLayer(fs, [Buffer.alloc(1024)]))
       expect(res).toMatchObject({ diffId: EMPTY_LAYER_DIFF_ID, size: 1024, entries: 0 })
@@ -183,7 +172,7 @@ describe.each(drivers())('applyLayer with the %s driver', (driver) => {
   })
 
   it('a file bigger than the heap budget streams through (64 MiB, never held whole)', async () => {
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       const size = 64 * 2 ** 20
       const chunk = Buffer.alloc(1 << 20, 7)
       async function* tar(): AsyncGenerator<Buffer> {
@@ -220,7 +209,7 @@ async function expectRoundTrip(sn: Snapshotter, key: string, parent: string | un
 
 describe.each(drivers())('exportDiff with the %s driver', (driver) => {
   it('round-trips every kind of change, and is byte-for-byte deterministic', async () => {
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       const [base] = await layers(sn, [await tarOf([...everyKind, { name: 'gone/', type: 'directory' }, { name: 'gone/f' }, { name: 'keep', content: 'k' }])])
       expect(await exported(sn, base)).toEqual(await exported(sn, base))
       await expectRoundTrip(sn, base, undefined, await exported(sn, base))
@@ -246,7 +235,7 @@ describe.each(drivers())('exportDiff with the %s driver', (driver) => {
   })
 
   it('finds a same-size rewrite inside the same second (containerd LayerFileupdate, docker #21555)', async () => {
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       const [base] = await layers(sn, [await tarOf([{ name: 'etc/hosts', content: 'mydomain 10.0.0.1', mtime: T }, { name: 'etc/profile', content: 'PATH=/usr/bin', mtime: T }])])
       await sn.prepare('ctr', base)
       await withFs(sn, 'ctr', async (fs) => {
@@ -266,7 +255,7 @@ describe.each(drivers())('exportDiff with the %s driver', (driver) => {
   })
 
   it('the driver\'s own changes() and the generic comparison export the same tree', async (ctx) => {
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       if (typeof (sn as Partial<ChangeLister>).changes !== 'function') ctx.skip('the driver lists no changes of its own')
       const [base] = await layers(sn, [await tarOf([...everyKind, { name: 'lib/', type: 'directory' }, { name: 'lib/hidden' }])])
       await sn.prepare('ctr', base)
@@ -283,7 +272,7 @@ describe.each(drivers())('exportDiff with the %s driver', (driver) => {
   })
 
   it('exportDiff of a missing key fails with ERR_NOT_FOUND', async () => {
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       await expect(exported(sn, 'nope')).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' })
     })
   })
@@ -291,7 +280,7 @@ describe.each(drivers())('exportDiff with the %s driver', (driver) => {
 
 describe('applyLayer input errors', () => {
   it('a ratio limit stops a stream that expands too much', async () => {
-    await withStore(drivers()[0], async (sn) => {
+    await withTempStore(drivers()[0], async (sn) => {
       await sn.prepare('x')
       const tar = await gzip(await tarOf([{ name: 'z', content: Buffer.alloc(4 << 20) }]))
       const err = await withFs(sn, 'x', (fs) => applyLayer(fs, [tar], { maxRatio: 10, ratioAfterBytes: 1 << 20 })).catch((e: unknown) => e)
@@ -304,7 +293,7 @@ describe('applyLayer input errors', () => {
 
 describe('the image store fallback', () => {
   it('imagesOf keeps images in labels of the top layer for a snapshotter without the images extension', async () => {
-    await withStore(drivers()[0], async (backed) => {
+    await withTempStore(drivers()[0], async (backed) => {
       // Every Snapshotter call, but not the images extension: what a third-party snapshotter offers.
       const sn = new Proxy(backed, {
         get: (t, k) => {

@@ -5,16 +5,16 @@
  * go out through exportDiff, back in through `umoci raw add-layer`, and must
  * unpack to the container's tree; shared layers are stored once.
  */
-import { copyFile, readFile, rm, writeFile, readdir } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertSameTree } from '../conformance/compare.js'
 import { DirFs } from '../core/dirfs.js'
 import {
-  exportDiff, imagesOf, importImage, isLayerError, openSnapshotter, type ImportProgress, type Snapshotter,
+  exportDiff, imagesOf, importImage, isLayerError, type ImportProgress, type Snapshotter,
 } from '../index.js'
 import { buildTestImage, umociUnpack, type TestImage } from './helpers/umoci.js'
-import { drivers, missingTools, run, tempDir } from './helpers/tools.js'
+import { drivers, missingTools, run, tempDir, withTempStore } from './helpers/tools.js'
 
 let work: string
 let image: TestImage
@@ -33,16 +33,6 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true })
 })
 
-async function withStore<T>(driver: string, fn: (sn: Snapshotter) => Promise<T>): Promise<T> {
-  const root = await tempDir(`store-${driver}`)
-  const sn = await openSnapshotter(driver, root)
-  try {
-    return await fn(sn)
-  } finally {
-    await sn.close()
-    await rm(root, { recursive: true, force: true })
-  }
-}
 
 async function expectSameAsUmoci(sn: Snapshotter, key: string, rootfs: string, what: string): Promise<void> {
   const fs = await sn.open(key)
@@ -56,7 +46,7 @@ async function expectSameAsUmoci(sn: Snapshotter, key: string, rootfs: string, w
 describe.each(drivers())('images with the %s driver', (driver) => {
   it('importImage of the umoci-built image equals umoci unpack at every layer', async (ctx) => {
     if (skip) ctx.skip(skip)
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       const events: ImportProgress[] = []
       const res = await importImage(sn, image.layout, { ref: 'v3', onProgress: (p) => events.push(p) })
       expect(res.chainIds).toHaveLength(3)
@@ -74,7 +64,7 @@ describe.each(drivers())('images with the %s driver', (driver) => {
 
   it('exportDiff of a container, added by umoci raw add-layer, unpacks to the container', async (ctx) => {
     if (skip) ctx.skip(skip)
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       const { chainIds } = await importImage(sn, image.layout, { ref: 'v3' })
       await sn.prepare('ctr', chainIds.at(-1)!)
       const fs = await sn.open('ctr')
@@ -102,7 +92,7 @@ describe.each(drivers())('images with the %s driver', (driver) => {
 
   it('two tags sharing the base layer store it once (ChainID dedup)', async (ctx) => {
     if (skip) ctx.skip(skip)
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       const a = await importImage(sn, image.layout, { ref: 'v3', tag: 'busybox:a' })
       const b = await importImage(sn, image.layout, { ref: 'other', tag: 'busybox:b' })
       expect(b.chainIds[0]).toBe(a.chainIds[0])
@@ -122,7 +112,7 @@ describe.each(drivers())('images with the %s driver', (driver) => {
     if (skip) ctx.skip(skip)
     const archive = join(work, `docker-${driver}.tar`)
     await run('skopeo', ['copy', '--quiet', `oci:${image.layout}:v3`, `docker-archive:${archive}:busybox:v3`])
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       const res = await importImage(sn, archive)
       expect(res.name).toBe('docker.io/library/busybox:v3')
       await expectSameAsUmoci(sn, res.chainIds[2], refs.get('v3')!, 'docker-archive v3')
@@ -140,7 +130,7 @@ describe.each(drivers())('images with the %s driver', (driver) => {
     const bad = await readFile(blob)
     bad[bad.length - 20] ^= 0xff
     await writeFile(blob, bad)
-    await withStore(driver, async (sn) => {
+    await withTempStore(driver, async (sn) => {
       const err = await importImage(sn, layout, { ref: 'v2' }).catch((e: unknown) => e)
       expect(isLayerError(err), String(err)).toBe(true)
       expect((err as { code: string }).code).toBe('ERR_INVALID_ARGUMENT')

@@ -7,7 +7,6 @@ import { defineCases } from '../case.js'
 import { assert, collect, rejects } from '../assert.js'
 import { assertSameTree } from '../compare.js'
 import { runChild } from '../child-process.js'
-import type { CaseContext } from '../context.js'
 import { apply, createDir, createFile, link, symlink, chmod } from '../fstest.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
 

@@ -5,10 +5,10 @@
  */
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { registeredDrivers } from '../../index.js'
+import { openSnapshotter, registeredDrivers, type Snapshotter } from '../../index.js'
 import { hasTool, underCI } from '../helpers.js'
 
 export const run = promisify(execFile)
@@ -31,4 +31,16 @@ export function drivers(): string[] {
 
 export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `strata-${prefix}-`))
+}
+
+/** Runs `fn` on a fresh store of `driver` in a temporary root, removed afterwards. */
+export async function withTempStore<T>(driver: string, fn: (sn: Snapshotter) => Promise<T>): Promise<T> {
+  const root = await tempDir(`store-${driver}`)
+  const sn = await openSnapshotter(driver, root)
+  try {
+    return await fn(sn)
+  } finally {
+    await sn.close()
+    await rm(root, { recursive: true, force: true })
+  }
 }
