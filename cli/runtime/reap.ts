@@ -6,30 +6,16 @@
  * start-up; strata has no daemon, so the next command that needs the
  * container stopped (rm-container, commit-container, cleanup) does it.
  */
-import { rm, rmdir } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
-import { tmpdir } from 'node:os'
-import { unmountUnder } from '../../core/mount.js'
+import { basename } from 'node:path'
 import type { Snapshotter } from '../../core/snapshotter.js'
+import { isBundleDir, removeBundleDir } from './bundledir.js'
 import { clearRunLabels, listContainers, refuseRunning, type Container, type RunState } from './containers.js'
 import { RUNTIMES, forceDelete } from './ociruntime.js'
-
-export const BUNDLE_PREFIX = 'strata-run-'
-
-/** A label is only data: unmount nothing but a bundle of ours. */
-function isOurBundle(bundle: string): boolean {
-  return dirname(bundle) === tmpdir() && basename(bundle).startsWith(BUNDLE_PREFIX)
-}
 
 async function undoRun(run: RunState): Promise<void> {
   // `delete --force` stops the container if the runtime still runs it.
   if (RUNTIMES.includes(basename(run.runtime))) await forceDelete(run.runtime, run.id)
-  if (!isOurBundle(run.bundle)) return
-  const rootfs = join(run.bundle, 'rootfs')
-  await unmountUnder(rootfs)
-  await rmdir(rootfs).catch(() => {})
-  await rm(join(run.bundle, 'config.json'), { force: true })
-  await rmdir(run.bundle).catch(() => {})
+  if (isBundleDir(run.bundle)) await removeBundleDir(run.bundle)
 }
 
 /** Refuses a running container; undoes an interrupted run; then the container is stopped. */

@@ -7,21 +7,18 @@
  * pid marks the container as running so they leave it alone.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, rmdir } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { isSnapshotterError } from '../../core/errors.js'
 import type { ImageRecord } from '../../core/images.js'
-import { mountAll, unmountUnder } from '../../core/mount.js'
+import { mountAll } from '../../core/mount.js'
 import type { Mount, Snapshotter } from '../../core/snapshotter.js'
 import type { CliContext } from '../context.js'
 import { importProgress } from '../progress.js'
 import { containerConfigOf, ociSpec, pathOf, processArgs, processEnv, writeBundle } from './bundle.js'
+import { makeBundleDir, removeBundleDir, rootfsOf } from './bundledir.js'
 import {
   CONTAINER_LABEL, checkNameFree, clearRunLabels, findContainer, generateName, hostnameFor, INIT_LABEL, initLayerName, PID_LABEL,
   removeContainer, RUN_LABEL, type RunState,
 } from './containers.js'
-import { BUNDLE_PREFIX } from './reap.js'
 import { resolveImage } from './imageref.js'
 import { makeInitLayer, readHostResolvConf } from './initlayer.js'
 import { checkKernelMountable } from './kernelmount.js'
@@ -108,11 +105,10 @@ async function createContainer(sn: Snapshotter, image: ImageRecord, req: RunRequ
 
 /** Mounts the container into a private bundle, runs it, and always unmounts. */
 async function start(ctx: CliContext, runtime: string, ctr: Created, signals: SignalGuard): Promise<number> {
-  const bundle = await mkdtemp(join(tmpdir(), BUNDLE_PREFIX))
-  const rootfs = join(bundle, 'rootfs')
+  const bundle = await makeBundleDir()
   const sn = await ctx.sn()
   try {
-    await mountAll(ctr.mounts, rootfs)
+    await mountAll(ctr.mounts, rootfsOf(bundle))
     await writeBundle(bundle, ctr.spec)
     const id = `strata-${randomBytes(6).toString('hex')}`
     const run: RunState = { runtime, id, bundle }
@@ -126,10 +122,7 @@ async function start(ctx: CliContext, runtime: string, ctr: Created, signals: Si
     if (code > 128) await forceDelete(runtime, id)
     return code
   } finally {
-    await unmountUnder(rootfs)
-    await rmdir(rootfs).catch(() => {})
-    await rm(join(bundle, 'config.json'), { force: true })
-    await rmdir(bundle).catch(() => {})
+    await removeBundleDir(bundle)
   }
 }
 
