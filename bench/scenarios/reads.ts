@@ -62,8 +62,9 @@ function depthApplies(driver: string, depth: number): boolean {
 
 /**
  * Reads a smaller file once before any depth is measured. Without it the
- * first depth measured for a driver ran 2-3x slower than the others, in
- * whatever order the depths came (JIT and allocator still cold).
+ * first depth measured for a driver often ran 2-3x slower than the others,
+ * in whatever order the depths came. It does not remove the machine's own
+ * noise: row's 64 MiB reads still vary 0.9-3 GB/s from run to run.
  */
 async function warmUp(b: Bench, driver: string, size: number): Promise<void> {
   const { root, sn } = await b.open(driver, 'reads-warm-up')
