@@ -14,24 +14,32 @@ registerDriver('row', (root, options) => createRowSnapshotter(root, options as R
 export * from './core/snapshotter.js'
 export * from './core/errors.js'
 export { openSnapshotter, registerDriver, registeredDrivers, type DriverFactory } from './core/registry.js'
-export { openBackedSnapshotter, BackedSnapshotter, type OpenOptions } from './core/snapshots.js'
+export { openBackedSnapshotter, BackedSnapshotter, type OpenOptions } from './core/backed.js'
 export type { Backend, BackendFactory, SnapshotRef } from './core/backend.js'
 export { Store, Transaction, type Sublevel } from './core/store.js'
-export { DirFs, toFileStat, type DirFsOptions } from './core/dirfs.js'
-export { mountAll, unmount, withMount, mountsUnder, unmountUnder, isMountPoint, MountError } from './core/mount.js'
-export { diskUsage } from './core/diskusage.js'
-export { copyTree } from './core/copytree.js'
+export { DirFs, toFileStat, type DirFsOptions } from './fs/dirfs.js'
+export { mountAll, unmount, withMount, mountsUnder, unmountUnder, isMountPoint, MountError } from './fs/mount.js'
+export { diskUsage } from './fs/diskusage.js'
+export { copyTree } from './fs/copytree.js'
 export { parseFilters, type Filter, type Selector } from './core/filters.js'
 export { createNativeSnapshotter, type NativeOptions } from './drivers/native/index.js'
 export { createOverlaySnapshotter, type OverlayOptions } from './drivers/overlay/index.js'
 export { createRowSnapshotter, inspectRowStore, ROW_MOUNT_TYPE, type RowOptions, type RowKeyCounts } from './drivers/row/index.js'
-export { applyLayer, type ApplyOptions, type ApplyResult } from './core/layerapply.js'
-export { exportDiff, listChanges, type ExportOptions } from './core/layerexport.js'
-export { diffTrees } from './core/treediff.js'
-export { commitLayer, chainIdOn, type CommitLayerOptions, type CommitLayerResult } from './core/layercommit.js'
-export { importImage, openImage, unpackLayer, type ImportOptions, type ImportProgress, type ImportResult, type UnpackOptions } from './core/imageimport.js'
-export { imagesOf, LevelImageStore, LabelImageStore, type ImageRecord, type ImageStore, type ImageStoring } from './core/images.js'
-export type { ImageConfig, ImageSource, LayerBlob, SelectOptions } from './core/imagesource.js'
-export { chainId, chainIds, sha256Digest, isDigest, DigestMeter, EMPTY_LAYER_DIFF_ID } from './core/digest.js'
-export { InvalidLayerError, isLayerError, type LayerProblem } from './core/layererror.js'
-export { DEFAULT_LIMITS, type LayerLimits } from './core/layerinput.js'
+export { applyLayer, type ApplyOptions, type ApplyResult } from './layers/apply.js'
+export { exportDiff, listChanges, type ExportOptions } from './layers/export.js'
+export { diffTrees } from './layers/treediff.js'
+export { commitLayer, chainIdOn, type CommitLayerOptions, type CommitLayerResult } from './layers/commit.js'
+export {
+  importImage,
+  openImage,
+  unpackLayer,
+  type ImportOptions,
+  type ImportProgress,
+  type ImportResult,
+  type UnpackOptions,
+} from './image/import.js'
+export { imagesOf, LevelImageStore, LabelImageStore, type ImageRecord, type ImageStore } from './image/store.js'
+export type { ImageConfig, ImageSource, LayerBlob, SelectOptions } from './image/source.js'
+export { chainId, chainIds, sha256Digest, isDigest, DigestMeter, EMPTY_LAYER_DIFF_ID } from './layers/digest.js'
+export { InvalidLayerError, isLayerError, type LayerProblem } from './layers/errors.js'
+export { DEFAULT_LIMITS, type LayerLimits } from './layers/input.js'

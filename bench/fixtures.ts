@@ -13,7 +13,6 @@ export const GiB = 1024 * MiB
 /** mulberry32 (the crash model's): the same seed gives the same tree on every machine. */
 export { prng }
 
-
 /** Incompressible bytes derived from a seed: a PRNG fills 32-bit words (fast enough not to be the benchmark). */
 export function bytes(seed: string, size: number): Buffer {
   const words = new Uint32Array(Math.ceil(size / 4))

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openSnapshotter } from '../core/registry.js'
 import type { Snapshotter } from '../core/snapshotter.js'
-import { removeTree } from '../core/removetree.js'
+import { removeTree } from '../fs/removetree.js'
 import { spread, type Spread } from './stats.js'
 import { isPeer, openPeer, PEERS, peerAvailable } from './peer/containerd.js'
 
@@ -21,7 +21,7 @@ export interface Metric {
   unit: Unit
   values: Record<string, Spread | null>
   /** Why a column has no figure, or how to read the row. */
-  note?: string
+  note?: string | undefined
 }
 
 export interface BenchOptions {
@@ -30,7 +30,7 @@ export interface BenchOptions {
   rounds: number
   /** Only scenarios whose id is listed (all when empty). */
   only: string[]
-  image?: string
+  image?: string | undefined
   /** Run containerd's snapshotters beside ours where containerd and ctr are installed. */
   peer: boolean
   progress: (msg: string) => void

@@ -9,8 +9,8 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openSnapshotter, registeredDrivers } from '../core/registry.js'
-import { removeTree } from '../core/removetree.js'
-import { Bench, type BenchOptions } from './harness.js'
+import { removeTree } from '../fs/removetree.js'
+import { Bench } from './harness.js'
 import { peerAvailable } from './peer/containerd.js'
 import { machine } from './machine.js'
 import { table, writeResults } from './report.js'
@@ -32,10 +32,16 @@ export const SCENARIOS: Array<{ id: string; title: string; run: (b: Bench) => Pr
 
 export const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))
 
-export interface RunBenchOptions extends Partial<Omit<BenchOptions, 'progress'>> {
-  out?: string
-  print?: (line: string) => void
-  progress?: (msg: string) => void
+export interface RunBenchOptions {
+  drivers?: string[] | undefined
+  full?: boolean | undefined
+  rounds?: number | undefined
+  only?: string[] | undefined
+  image?: string | undefined
+  peer?: boolean | undefined
+  out?: string | undefined
+  print?: ((line: string) => void) | undefined
+  progress?: ((msg: string) => void) | undefined
 }
 
 /**
@@ -70,12 +76,18 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<{ files: str
   const print = opts.print ?? ((l: string) => process.stdout.write(l + '\n'))
   const drivers = await usable(opts.drivers?.length ? opts.drivers : registeredDrivers(), print)
   const b = new Bench({
-    drivers, full: opts.full ?? false, rounds: opts.rounds ?? 3, only: opts.only ?? [], image: opts.image,
-    peer: opts.peer ?? true, progress: opts.progress ?? (() => {}),
+    drivers,
+    full: opts.full ?? false,
+    rounds: opts.rounds ?? 3,
+    only: opts.only ?? [],
+    image: opts.image,
+    peer: opts.peer ?? true,
+    progress: opts.progress ?? (() => {}),
   })
   const m = machine()
   print(`strata bench: ${drivers.join(', ')} on ${m.cpu} × ${m.cores}, ${m.kernel}, ${m.filesystem}${b.opts.full ? ' (full sizes)' : ''}`)
-  if (b.opts.peer && !peerAvailable()) print('  (no containerd peer: it needs containerd and ctr installed and root; `npm run bench:peer` installs them)')
+  if (b.opts.peer && !peerAvailable())
+    print('  (no containerd peer: it needs containerd and ctr installed and root; `npm run bench:peer` installs them)')
   try {
     for (const s of SCENARIOS) {
       if (b.opts.only.length > 0 && !b.opts.only.includes(s.id)) continue

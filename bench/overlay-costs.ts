@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openSnapshotter } from '../index.js'
-import { removeTree } from '../core/removetree.js'
+import { removeTree } from '../fs/removetree.js'
 import type { Snapshotter, Usage } from '../core/snapshotter.js'
 
 const MiB = 1 << 20
@@ -130,11 +130,14 @@ async function main(): Promise<void> {
     await commitFilled(sn, { name: 'parent-10MiB', bytes: 10 * MiB })
     await commitFilled(sn, { name: 'parent-1GiB', bytes: GiB })
     const prep = await comparePrepare(sn, { parents: ['parent-10MiB', 'parent-1GiB'], rounds })
-    for (const [p, s] of prep) console.log(`prepare on ${p.slice('parent-'.length)} parent: median ${ms(s.median)} (min ${ms(s.min)}, max ${ms(s.max)})`)
+    for (const [p, s] of prep)
+      console.log(`prepare on ${p.slice('parent-'.length)} parent: median ${ms(s.median)} (min ${ms(s.min)}, max ${ms(s.max)})`)
     const ratio = prep.get('parent-1GiB')!.median / prep.get('parent-10MiB')!.median
     console.log(`ratio of medians, 1 GiB / 10 MiB: ${ratio.toFixed(2)}`)
     const copy = await copyUpCost(sn, { fileBytes: 256 * MiB })
-    console.log(`1-byte write into a ${mib(copy.fileBytes)} lower file: usage ${mib(copy.before.size)} -> ${mib(copy.after.size)}, added ${mib(copy.added)} (${copy.added} bytes), inodes ${copy.before.inodes} -> ${copy.after.inodes}`)
+    console.log(
+      `1-byte write into a ${mib(copy.fileBytes)} lower file: usage ${mib(copy.before.size)} -> ${mib(copy.after.size)}, added ${mib(copy.added)} (${copy.added} bytes), inodes ${copy.before.inodes} -> ${copy.after.inodes}`,
+    )
   } finally {
     await sn.close()
     await removeTree(dir)

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import '../index.js'
 import { openSnapshotter } from '../core/registry.js'
-import { removeTree } from '../core/removetree.js'
+import { removeTree } from '../fs/removetree.js'
 import type { FileHandle, SnapshotFs, Snapshotter } from '../core/snapshotter.js'
 import { inspectRowStore } from '../drivers/row/index.js'
 import { GiB, KiB, MiB, bytes, committedTree, prng, treeOfSize, withFs, writeBigFile } from './fixtures.js'
@@ -32,7 +32,7 @@ import { fmtBytes, fmtMs, median, spread, type Spread } from './stats.js'
 export interface StoreRef {
   driver: string
   root: string
-  options?: Record<string, unknown>
+  options?: Record<string, unknown> | undefined
 }
 
 export function openStore(s: StoreRef): Promise<Snapshotter> {
@@ -53,7 +53,6 @@ export async function latencies(n: number, fn: (i: number) => Promise<unknown>):
   }
   return out
 }
-
 
 /** MB/s of writing `size` bytes to a new file in `chunk`-sized writes (open to close). */
 export async function sequentialWrite(fs: SnapshotFs, path: string, size: number, chunk = 4 * MiB): Promise<number> {
@@ -79,7 +78,6 @@ export function randomReads(fh: FileHandle, size: number, len: number, n: number
   const buf = Buffer.allocUnsafe(len)
   return latencies(n, () => fh.read(buf, 0, len, Math.floor(rand() * (size - len))))
 }
-
 
 export interface SmallWriteCost {
   /** Allocated bytes of the root, LevelDB compacted, after minus before the write (see storeBytes). */
@@ -220,7 +218,11 @@ async function bigParent(base: string, a: Args): Promise<void> {
   const left = await inspectRowStore(s.root)
   await compactStore(s.root)
   out('after removing every snapshot:')
-  row('tree nodes / data blocks left in the database', `${left.nodes} nodes (${left.nodeBytes} B), ${left.blocks} blocks (${left.blockBytes} B)`, '0 and 0')
+  row(
+    'tree nodes / data blocks left in the database',
+    `${left.nodes} nodes (${left.nodeBytes} B), ${left.blocks} blocks (${left.blockBytes} B)`,
+    '0 and 0',
+  )
   row('snapshot records / pending removals left', `${left.snapshots} / ${left.pendingRemovals}`)
   row('allocated bytes of the root (LevelDB compacted)', fmtBytes(await allocatedBytes(s.root)))
   await removeTree(s.root)
@@ -381,8 +383,15 @@ async function blockSizes(base: string, a: Args): Promise<void> {
     }
     await sn.close()
     await removeTree(s.root)
-    table.push([`${bs / KiB} KiB`, fmtSpreadOf(f.w, fmtRate), fmtSpreadOf(f.r, fmtRate), fmtSpreadOf(f.r4, fmtUs),
-      fmtSpreadOf(f.r64, fmtUs), fmtSpreadOf(f.disk, fmtBytes), fmtSpreadOf(f.usage, fmtBytes)])
+    table.push([
+      `${bs / KiB} KiB`,
+      fmtSpreadOf(f.w, fmtRate),
+      fmtSpreadOf(f.r, fmtRate),
+      fmtSpreadOf(f.r4, fmtUs),
+      fmtSpreadOf(f.r64, fmtUs),
+      fmtSpreadOf(f.disk, fmtBytes),
+      fmtSpreadOf(f.usage, fmtBytes),
+    ])
   }
   const header = ['block', 'seq write', 'seq read', '4 KiB read', '64 KiB read', '1-byte write: disk', '1-byte write: usage()']
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)))
@@ -394,7 +403,9 @@ async function blockSizes(base: string, a: Args): Promise<void> {
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2))
   const m = machine()
-  out(`row costs: ${m.cpu} × ${m.cores}, ${m.memoryGiB} GiB, ${m.kernel}, ${m.filesystem}, node ${m.node}, ${a.rounds} rounds${a.quick ? ' (quick sizes)' : ''}`)
+  out(
+    `row costs: ${m.cpu} × ${m.cores}, ${m.memoryGiB} GiB, ${m.kernel}, ${m.filesystem}, node ${m.node}, ${a.rounds} rounds${a.quick ? ' (quick sizes)' : ''}`,
+  )
   const base = await mkdtemp(join(tmpdir(), 'strata-row-costs-'))
   const started = Date.now()
   try {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, lstatSync } from 'node:fs'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
-import { diskUsage } from '../core/diskusage.js'
+import { diskUsage } from '../fs/diskusage.js'
 
 export async function allocatedBytes(dir: string): Promise<number> {
   return (await diskUsage(dir)).size

@@ -32,20 +32,23 @@ export async function rootDriver(root: string): Promise<string | undefined> {
 
 /** overlay where the kernel mounts it for us (root), row otherwise. */
 export function defaultDriver(): string {
-  return process.getuid?.() === 0 && registeredDrivers().includes('overlay') ? 'overlay'
-    : registeredDrivers().includes('row') ? 'row' : 'native'
+  return process.getuid?.() === 0 && registeredDrivers().includes('overlay')
+    ? 'overlay'
+    : registeredDrivers().includes('row')
+      ? 'row'
+      : 'native'
 }
 
 export class CliContext {
   readonly root: string
   readonly json: boolean
   readonly quiet: boolean
-  readonly #driverFlag?: string
-  #sn?: Snapshotter
+  readonly #driverFlag: string | undefined
+  #sn: Snapshotter | undefined
   readonly out: NodeJS.WriteStream = process.stdout
   readonly err: NodeJS.WriteStream = process.stderr
 
-  constructor(opts: { root?: string; driver?: string; json?: boolean; quiet?: boolean }) {
+  constructor(opts: { root?: string | undefined; driver?: string | undefined; json?: boolean | undefined; quiet?: boolean | undefined }) {
     this.root = opts.root ?? defaultRoot()
     this.json = opts.json ?? false
     this.quiet = opts.quiet ?? false

@@ -15,9 +15,7 @@ import { layerCommands } from './commands/layers.js'
 import { containerCommands } from './commands/containers.js'
 import { isSnapshotterError } from '../core/errors.js'
 
-const commands: Command[] = [
-  ...snapshotCommands, ...layerCommands, ...containerCommands, ...maintenanceCommands, conformanceCommand, bench,
-]
+const commands: Command[] = [...snapshotCommands, ...layerCommands, ...containerCommands, ...maintenanceCommands, conformanceCommand, bench]
 
 const globalOptions = {
   root: { type: 'string' as const },
@@ -32,13 +30,13 @@ function mainHelp(): string {
   return [
     'usage: strata [--root DIR] [--driver overlay|native|row] [--json] <command> [args]',
     '',
-    'Snapshot storage for container runtimes (containerd\'s snapshotter API).',
+    "Snapshot storage for container runtimes (containerd's snapshotter API).",
     `Root defaults to ${defaultRoot()} ($STRATA_ROOT overrides); a root remembers its driver.`,
     '',
     'commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'strata <command> --help shows a command\'s arguments.',
+    "strata <command> --help shows a command's arguments.",
   ].join('\n')
 }
 
@@ -47,7 +45,7 @@ function commandHelp(c: Command): string {
 }
 
 /** Finds the command name: the first positional that is not a global option's value. */
-function findCommand(argv: string[]): { command?: Command; name?: string } {
+function findCommand(argv: string[]): { command: Command | undefined; name: string | undefined } {
   const { positionals } = parseArgs({ args: argv, options: globalOptions, allowPositionals: true, strict: false })
   const name = positionals[0]
   return { name, command: commands.find((c) => c.name === name) }
@@ -63,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`strata: unknown command ${JSON.stringify(name)} (strata --help lists them)\n`)
     return 2
   }
-  let parsed
+  let parsed: ReturnType<typeof parseArgs>
   try {
     parsed = parseArgs({ args: argv, options: { ...globalOptions, ...command.options }, allowPositionals: true, strict: true })
   } catch (err) {
@@ -82,8 +80,10 @@ export async function main(argv: string[]): Promise<number> {
     return 2
   }
   const ctx = new CliContext({
-    root: opts.root as string | undefined, driver: opts.driver as string | undefined,
-    json: opts.json as boolean | undefined, quiet: opts.quiet as boolean | undefined,
+    root: opts.root as string | undefined,
+    driver: opts.driver as string | undefined,
+    json: opts.json as boolean | undefined,
+    quiet: opts.quiet as boolean | undefined,
   })
   try {
     return (await command.run(ctx, args, opts)) ?? 0
@@ -92,8 +92,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`strata ${command.name}: ${err.message}\n`)
       return 2
     }
-    const code = isSnapshotterError(err) || typeof (err as { code?: unknown }).code === 'string'
-      ? `${(err as { code: string }).code}: ` : ''
+    const code =
+      isSnapshotterError(err) || typeof (err as { code?: unknown }).code === 'string' ? `${(err as { code: string }).code}: ` : ''
     process.stderr.write(`strata ${command.name}: ${code}${(err as Error).message ?? String(err)}\n`)
     if (process.env.STRATA_DEBUG) process.stderr.write(`${(err as Error).stack}\n`)
     return 1
@@ -102,9 +102,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code
-}, (err: unknown) => {
-  process.stderr.write(`strata: ${(err as Error).stack ?? String(err)}\n`)
-  process.exitCode = 1
-})
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    process.stderr.write(`strata: ${(err as Error).stack ?? String(err)}\n`)
+    process.exitCode = 1
+  },
+)

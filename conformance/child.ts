@@ -9,22 +9,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { SnapshotFs, Snapshotter } from '../core/snapshotter.js'
-import { DirFs } from '../core/dirfs.js'
-import { mountAll, unmount } from '../core/mount.js'
+import { DirFs } from '../fs/dirfs.js'
+import { mountAll, unmount } from '../fs/mount.js'
 import type { ChildSpec } from './context.js'
 import { DELETED_LABEL, expectedFiles, layerNumber, prng, writeLayer } from './crash-model.js'
 
 async function load(spec: ChildSpec): Promise<(root: string) => Promise<Snapshotter>> {
-  if ('module' in spec && spec.module) {
-    const mod = (await import(pathToFileURL(spec.module).href)) as { default?: unknown }
-    if (typeof mod.default !== 'function') throw new Error(`${spec.module} has no default export make(root)`)
-    return mod.default as (root: string) => Promise<Snapshotter>
-  }
-  const entry = (await import(new URL('../index.js', import.meta.url).href)) as {
-    openSnapshotter: (d: string, r: string, o?: Record<string, unknown>) => Promise<Snapshotter>
-  }
-  const { driver, options } = spec as { driver: string; options?: Record<string, unknown> }
-  return (root) => entry.openSnapshotter(driver, root, options)
+  const mod = (await import(pathToFileURL(spec.module).href)) as { default?: unknown }
+  if (typeof mod.default !== 'function') throw new Error(`${spec.module} has no default export make(root)`)
+  return mod.default as (root: string) => Promise<Snapshotter>
 }
 
 async function probeLock(make: (root: string) => Promise<Snapshotter>, root: string): Promise<void> {
@@ -56,7 +49,12 @@ async function withFs(sn: Snapshotter, key: string, fn: (fs: SnapshotFs) => Prom
   }
 }
 
-interface Snap { name: string; kind: string; parent?: string; depth: number }
+interface Snap {
+  name: string
+  kind: string
+  parent?: string | undefined
+  depth: number
+}
 
 async function listing(sn: Snapshotter): Promise<Snap[]> {
   const all: Snap[] = []

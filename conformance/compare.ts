@@ -15,13 +15,15 @@ export interface Entry {
   size?: number
   digest?: string
   target?: string
-  rdev?: number
+  rdev?: number | undefined
   /** The other paths of its hard-link group, for files with nlink > 1. */
   links?: string
 }
 
 async function digest(fs: SnapshotFs, path: string): Promise<string> {
-  return createHash('sha256').update(await fs.readFile(path)).digest('hex')
+  return createHash('sha256')
+    .update(await fs.readFile(path))
+    .digest('hex')
 }
 
 /** Every path under the root (not the root itself) with what is compared of it. */
@@ -53,7 +55,11 @@ export async function manifest(fs: SnapshotFs): Promise<Map<string, Entry>> {
   await walk('/')
   for (const group of inodes.values()) {
     if (group.length < 2) continue
-    for (const p of group) out.get(p)!.links = group.filter((q) => q !== p).sort().join(',')
+    for (const p of group)
+      out.get(p)!.links = group
+        .filter((q) => q !== p)
+        .sort()
+        .join(',')
   }
   return out
 }

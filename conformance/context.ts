@@ -7,17 +7,18 @@
 import { mkdtemp, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DirFs } from '../core/dirfs.js'
-import { mountAll, unmount } from '../core/mount.js'
-import { removeTree } from '../core/removetree.js'
+import { DirFs } from '../fs/dirfs.js'
+import { mountAll, unmount } from '../fs/mount.js'
+import { removeTree } from '../fs/removetree.js'
 import type { Capabilities, SnapshotFs, Snapshotter } from '../core/snapshotter.js'
 
 export type Make = (root: string) => Promise<Snapshotter>
 
 /** How a child process builds the same driver (crash and cross-process cases). */
-export type ChildSpec =
-  | { module: string; options?: undefined }
-  | { driver: string; options?: Record<string, unknown> }
+/** A module whose default export is the suite's `make(root)`, for cases that need a second process. */
+export interface ChildSpec {
+  module: string
+}
 
 export interface SuiteOptions {
   /** For a driver that declares no capabilities: are its mounts kernel mounts? */
@@ -25,7 +26,7 @@ export interface SuiteOptions {
   /** Lets cases start the driver in a child process. Without it those cases are skipped. */
   child?: ChildSpec
   /** Crash-group iterations (default: STRATA_CRASH_ITERATIONS or 20). */
-  crashIterations?: number
+  crashIterations?: number | undefined
   /** Extra deep-chain depths to check (for example [500] for drivers that reach it). */
   deepChains?: number[]
 }

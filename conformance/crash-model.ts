@@ -59,8 +59,8 @@ export async function writeLayer(fs: SnapshotFs, n: number, deleted?: number): P
 
 /** What the committed snapshot `name` must hold, from its chain of records. */
 export async function expectedFiles(sn: Snapshotter, name: string): Promise<Map<string, Buffer>> {
-  const chain: Array<{ n: number; deleted?: number }> = []
-  for (let cur: string | undefined = name; cur !== undefined;) {
+  const chain: Array<{ n: number; deleted?: number | undefined }> = []
+  for (let cur: string | undefined = name; cur !== undefined; ) {
     const info = await sn.stat(cur)
     const d = info.labels[DELETED_LABEL]
     chain.unshift({ n: layerNumber(cur), deleted: d === undefined ? undefined : Number(d) })

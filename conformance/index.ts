@@ -20,11 +20,15 @@ export { runSuite, type RunReport } from './runner.js'
 export function conformance(name: string, make: Make, opts: SuiteOptions = {}): void {
   describe(`conformance: ${name}`, () => {
     for (const p of plan(opts)) {
-      it(p.id, async (ctx) => {
-        const outcome = await runPlanned(make, p, opts)
-        if (outcome.status === 'skipped') ctx.skip(outcome.reason)
-        if (outcome.status === 'failed') throw outcome.error
-      }, timeoutOf(p, opts))
+      it(
+        p.id,
+        async (ctx) => {
+          const outcome = await runPlanned(make, p, opts)
+          if (outcome.status === 'skipped') ctx.skip(outcome.reason)
+          if (outcome.status === 'failed') throw outcome.error
+        },
+        timeoutOf(p, opts),
+      )
     }
   })
 }

@@ -11,7 +11,7 @@ export interface RunReport {
 
 export interface RunOptions extends SuiteOptions {
   /** Only cases whose id contains this text (or matches this RegExp). */
-  filter?: string | RegExp
+  filter?: string | RegExp | undefined
   onResult?: (id: string, outcome: Outcome, ms: number) => void
 }
 

@@ -1,5 +1,5 @@
 /**
- * What a driver supplies: data handling by id. Core (`core/snapshots.ts`)
+ * What a driver supplies: data handling by id. Core (`core/backed.ts`)
  * implements the snapshotter semantics once — key space, kinds, parents,
  * labels, timestamps, filters, validation, errors, the closed state — and
  * calls these hooks with opaque ids and ordered parent ids only.

@@ -5,12 +5,7 @@
  * codes instead (see `posixError`).
  */
 
-export type ErrorCode =
-  | 'ERR_NOT_FOUND'
-  | 'ERR_ALREADY_EXISTS'
-  | 'ERR_FAILED_PRECONDITION'
-  | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_UNAVAILABLE'
+export type ErrorCode = 'ERR_NOT_FOUND' | 'ERR_ALREADY_EXISTS' | 'ERR_FAILED_PRECONDITION' | 'ERR_INVALID_ARGUMENT' | 'ERR_UNAVAILABLE'
 
 export class SnapshotterError extends Error {
   readonly code: ErrorCode
@@ -57,21 +52,49 @@ export function isSnapshotterError(err: unknown, code?: ErrorCode): err is Snaps
 
 /** POSIX codes a SnapshotFs may answer with, and their errno numbers on Linux. */
 const ERRNO = {
-  EPERM: 1, ENOENT: 2, EIO: 5, EBADF: 9, EACCES: 13, EBUSY: 16, EEXIST: 17, EXDEV: 18,
-  ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EFBIG: 27, ENOSPC: 28, EROFS: 30, EMLINK: 31,
-  ENAMETOOLONG: 36, ENOTEMPTY: 39, ELOOP: 40, ENOTSUP: 95,
+  EPERM: 1,
+  ENOENT: 2,
+  EIO: 5,
+  EBADF: 9,
+  EACCES: 13,
+  EBUSY: 16,
+  EEXIST: 17,
+  EXDEV: 18,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  EFBIG: 27,
+  ENOSPC: 28,
+  EROFS: 30,
+  EMLINK: 31,
+  ENAMETOOLONG: 36,
+  ENOTEMPTY: 39,
+  ELOOP: 40,
+  ENOTSUP: 95,
 } as const
 
 export type PosixCode = keyof typeof ERRNO
 
 const DESCRIPTION: Record<PosixCode, string> = {
-  EPERM: 'operation not permitted', ENOENT: 'no such file or directory', EIO: 'i/o error',
-  EBADF: 'bad file descriptor', EACCES: 'permission denied', EBUSY: 'resource busy',
-  EEXIST: 'file already exists', EXDEV: 'cross-device link', ENOTDIR: 'not a directory',
-  EISDIR: 'illegal operation on a directory', EINVAL: 'invalid argument', EFBIG: 'file too large',
-  ENOSPC: 'no space left on device', EROFS: 'read-only file system', EMLINK: 'too many links',
-  ENAMETOOLONG: 'name too long', ENOTEMPTY: 'directory not empty',
-  ELOOP: 'too many symbolic links encountered', ENOTSUP: 'operation not supported',
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or directory',
+  EIO: 'i/o error',
+  EBADF: 'bad file descriptor',
+  EACCES: 'permission denied',
+  EBUSY: 'resource busy',
+  EEXIST: 'file already exists',
+  EXDEV: 'cross-device link',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'illegal operation on a directory',
+  EINVAL: 'invalid argument',
+  EFBIG: 'file too large',
+  ENOSPC: 'no space left on device',
+  EROFS: 'read-only file system',
+  EMLINK: 'too many links',
+  ENAMETOOLONG: 'name too long',
+  ENOTEMPTY: 'directory not empty',
+  ELOOP: 'too many symbolic links encountered',
+  ENOTSUP: 'operation not supported',
 }
 
 export interface PosixError extends Error {

@@ -142,10 +142,14 @@ export function parseFilters(filters: readonly string[] = []): Filter {
 export function matchSelector<T>(sel: Selector, record: T, read: FieldReader<T>): boolean {
   const v = read(record, sel.fieldpath)
   switch (sel.op) {
-    case 'present': return v !== undefined
-    case '==': return v !== undefined && v === sel.value
-    case '!=': return (v ?? '') !== sel.value
-    case '~=': return v !== undefined && sel.regexp!.test(v)
+    case 'present':
+      return v !== undefined
+    case '==':
+      return v !== undefined && v === sel.value
+    case '!=':
+      return (v ?? '') !== sel.value
+    case '~=':
+      return v !== undefined && sel.regexp!.test(v)
   }
 }
 

@@ -96,7 +96,10 @@ export class Metastore {
   /** Reserves a fresh id in a batch of its own, before any data for it exists. */
   async reserveId(): Promise<number> {
     const next = (await this.getMeta<number>('nextId')) ?? 1
-    await this.#store.transaction().put(this.#meta, 'nextId', next + 1).write({ sync: true })
+    await this.#store
+      .transaction()
+      .put(this.#meta, 'nextId', next + 1)
+      .write({ sync: true })
     return next
   }
 

@@ -18,9 +18,7 @@ export function registeredDrivers(): string[] {
   return [...drivers.keys()]
 }
 
-export async function openSnapshotter(
-  driver: string, root: string, options?: Record<string, unknown>,
-): Promise<Snapshotter> {
+export async function openSnapshotter(driver: string, root: string, options?: Record<string, unknown>): Promise<Snapshotter> {
   const factory = drivers.get(driver)
   if (!factory) {
     throw new InvalidArgumentError(`unknown driver ${JSON.stringify(driver)} (registered: ${registeredDrivers().join(', ') || 'none'})`)

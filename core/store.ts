@@ -4,13 +4,12 @@
  * `<root>/tmp` holds work in progress. LevelDB's own LOCK file is the
  * process lock: a second opener, here or in another process, is refused.
  */
-import { mkdir, readdir } from 'node:fs/promises'
+import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { UnavailableError } from './errors.js'
-import { removeTree } from './removetree.js'
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
 
@@ -63,17 +62,28 @@ export interface StoreOptions {
    * mean less compaction work per byte.
    */
   writeBufferSize?: number
+  /**
+   * How a leftover work tree under `tmp/` is removed at open. A driver whose
+   * work trees may carry a mount passes one that unmounts first
+   * (fs/removetree.ts); the default is a plain recursive remove.
+   */
+  removeTree?: (path: string) => Promise<void>
 }
+
+const removeRecursively = (path: string) => rm(path, { recursive: true, force: true, maxRetries: 3 })
 
 export class Store {
   readonly root: string
   readonly db: Db
   readonly tmpRoot: string
 
-  private constructor(root: string, db: Db) {
+  readonly #removeTree: (path: string) => Promise<void>
+
+  private constructor(root: string, db: Db, removeTree: (path: string) => Promise<void>) {
     this.root = root
     this.db = db
     this.tmpRoot = join(root, 'tmp')
+    this.#removeTree = removeTree
   }
 
   /** Opens (creating if missing) the store at `root`; ERR_UNAVAILABLE if another holds it. */
@@ -89,7 +99,7 @@ export class Store {
       }
       throw new UnavailableError(`cannot open store ${root}: ${(err as Error).message}`, { cause: err })
     }
-    const store = new Store(root, db)
+    const store = new Store(root, db, opts.removeTree ?? removeRecursively)
     await store.clearTmp()
     return store
   }
@@ -117,7 +127,7 @@ export class Store {
   async clearTmp(): Promise<void> {
     await mkdir(this.tmpRoot, { recursive: true, mode: 0o700 })
     for (const name of await readdir(this.tmpRoot)) {
-      await removeTree(join(this.tmpRoot, name))
+      await this.#removeTree(join(this.tmpRoot, name))
     }
   }
 

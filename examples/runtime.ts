@@ -2,7 +2,7 @@
  * A container runtime in a hundred lines, on strata's library API: import an
  * image, add an init layer, prepare the container's writable layer, mount it,
  * write an OCI bundle, run it with runc, then commit the container as a new
- * layer. (`strata run` does the same with more care: see cli/runtime/.)
+ * layer. (`strata run` does the same with more care: see runtime/.)
  *
  *   npm run build
  *   sudo node dist/examples/runtime.js STORE IMAGE-PATH CMD [ARG]...
@@ -35,7 +35,14 @@ async function initLayer(sn: Snapshotter, name: string, parent: string | undefin
 function ociConfig(args: string[], hostname: string): object {
   return {
     ociVersion: '1.0.2',
-    process: { terminal: false, user: { uid: 0, gid: 0 }, args, cwd: '/', env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], noNewPrivileges: true },
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args,
+      cwd: '/',
+      env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'],
+      noNewPrivileges: true,
+    },
     root: { path: 'rootfs', readonly: false },
     hostname,
     mounts: [

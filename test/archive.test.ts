@@ -7,10 +7,20 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { assertSameTree } from '../conformance/compare.js'
-import { cleanEntryPath, entryOp } from '../core/tarentry.js'
+import { cleanEntryPath, entryOp } from '../layers/entry.js'
 import {
-  applyLayer, chainIds, diffTrees, EMPTY_LAYER_DIFF_ID, exportDiff, imagesOf, isLayerError, sha256Digest,
-  type Change, type ChangeLister, type SnapshotFs, type Snapshotter,
+  applyLayer,
+  chainIds,
+  diffTrees,
+  EMPTY_LAYER_DIFF_ID,
+  exportDiff,
+  imagesOf,
+  isLayerError,
+  sha256Digest,
+  type Change,
+  type ChangeLister,
+  type SnapshotFs,
+  type Snapshotter,
 } from '../index.js'
 import { gzip, tarOf, type TarEntry } from './helpers/tars.js'
 import { drivers, withTempStore } from './helpers/tools.js'
@@ -32,7 +42,12 @@ describe('digests and pure rules', () => {
   })
 
   it.each([
-    ['a/b', '/a/b'], ['./a/./b/', '/a/b'], ['/abs/path', '/abs/path'], ['a/../b', '/b'], ['./', '/'], ['//x//y', '/x/y'],
+    ['a/b', '/a/b'],
+    ['./a/./b/', '/a/b'],
+    ['/abs/path', '/abs/path'],
+    ['a/../b', '/b'],
+    ['./', '/'],
+    ['//x//y', '/x/y'],
   ])('cleanEntryPath(%j) is %j', (name, want) => {
     expect(cleanEntryPath(name)).toBe(want)
   })
@@ -47,15 +62,30 @@ describe('digests and pure rules', () => {
     expect(op('etc/.wh..wh..opq')).toEqual({ kind: 'opaque', path: '/etc' })
     expect(op('.wh..wh.plnk/123')).toMatchObject({ kind: 'skip' })
     expect(op('.wh..wh.aufs')).toMatchObject({ kind: 'skip' })
-    for (const bad of ['x/.wh.', 'x/.wh..', 'x/.wh...', 'x/.wh.y/z']) expect(() => op(bad)).toThrow(expect.objectContaining({ reason: 'bad-whiteout' }))
+    for (const bad of ['x/.wh.', 'x/.wh..', 'x/.wh...', 'x/.wh.y/z'])
+      expect(() => op(bad)).toThrow(expect.objectContaining({ reason: 'bad-whiteout' }))
   })
 
   it('PAX records carry sub-second mtimes and large owners', () => {
-    const op = entryOp({ name: 'f', type: 'file', mode: 0o104755, uid: 1, gid: 2, mtime: new Date(5000), pax: { mtime: '1600000000.25', uid: '3000000', gid: '4000000', 'SCHILY.xattr.security.capability': 'x' } })
-    expect(op).toMatchObject({ kind: 'file', mode: 0o4755, uid: 3000000, gid: 4000000, mtimeMs: 1600000000250, xattrs: ['security.capability'] })
+    const op = entryOp({
+      name: 'f',
+      type: 'file',
+      mode: 0o104755,
+      uid: 1,
+      gid: 2,
+      mtime: new Date(5000),
+      pax: { mtime: '1600000000.25', uid: '3000000', gid: '4000000', 'SCHILY.xattr.security.capability': 'x' },
+    })
+    expect(op).toMatchObject({
+      kind: 'file',
+      mode: 0o4755,
+      uid: 3000000,
+      gid: 4000000,
+      mtimeMs: 1600000000250,
+      xattrs: ['security.capability'],
+    })
   })
 })
-
 
 async function withFs<T>(sn: Snapshotter, key: string, fn: (fs: SnapshotFs) => Promise<T>): Promise<T> {
   const fs = await sn.open(key)
@@ -136,22 +166,34 @@ describe.each(drivers())('applyLayer with the %s driver', (driver) => {
 
   it('whiteouts and opaque markers hide only lower entries, wherever they stand', async () => {
     await withTempStore(driver, async (sn) => {
-      const [base] = await layers(sn, [await tarOf([
-        { name: 'a/', type: 'directory' }, { name: 'a/old' }, { name: 'a/sub/deep', content: 'd' },
-        { name: 'b/', type: 'directory' }, { name: 'b/old' }, { name: 'c', content: 'c' }, { name: 'd/x' },
-        { name: 'e/', type: 'directory', mode: 0o700 }, { name: 'e/kept', content: 'kept' },
-      ])])
+      const [base] = await layers(sn, [
+        await tarOf([
+          { name: 'a/', type: 'directory' },
+          { name: 'a/old' },
+          { name: 'a/sub/deep', content: 'd' },
+          { name: 'b/', type: 'directory' },
+          { name: 'b/old' },
+          { name: 'c', content: 'c' },
+          { name: 'd/x' },
+          { name: 'e/', type: 'directory', mode: 0o700 },
+          { name: 'e/kept', content: 'kept' },
+        ]),
+      ])
       await sn.prepare('top', base)
       await withFs(sn, 'top', async (fs) => {
-        await applyLayer(fs, [await tarOf([
-          { name: 'a/new', content: 'new' }, // before the marker: survives it
-          { name: 'a/sub/', type: 'directory' }, // this layer's dir; its lower contents still go
-          { name: 'a/.wh..wh..opq' },
-          { name: 'b/.wh.old' }, { name: 'b/old2' },
-          { name: 'c2', content: 'own' }, { name: '.wh.c2' }, // a whiteout never hides its own layer
-          { name: 'd', content: 'file over dir' },
-          { name: 'e/', type: 'directory', mode: 0o711, uid: 5 }, // dir over dir: attributes only
-        ])])
+        await applyLayer(fs, [
+          await tarOf([
+            { name: 'a/new', content: 'new' }, // before the marker: survives it
+            { name: 'a/sub/', type: 'directory' }, // this layer's dir; its lower contents still go
+            { name: 'a/.wh..wh..opq' },
+            { name: 'b/.wh.old' },
+            { name: 'b/old2' },
+            { name: 'c2', content: 'own' },
+            { name: '.wh.c2' }, // a whiteout never hides its own layer
+            { name: 'd', content: 'file over dir' },
+            { name: 'e/', type: 'directory', mode: 0o711, uid: 5 }, // dir over dir: attributes only
+          ]),
+        ])
         expect(await fs.readdir('/a')).toEqual(['new', 'sub'])
         expect(await fs.readdir('/a/sub')).toEqual([])
         expect(await fs.readdir('/b')).toEqual(['old2'])
@@ -210,7 +252,9 @@ async function expectRoundTrip(sn: Snapshotter, key: string, parent: string | un
 describe.each(drivers())('exportDiff with the %s driver', (driver) => {
   it('round-trips every kind of change, and is byte-for-byte deterministic', async () => {
     await withTempStore(driver, async (sn) => {
-      const [base] = await layers(sn, [await tarOf([...everyKind, { name: 'gone/', type: 'directory' }, { name: 'gone/f' }, { name: 'keep', content: 'k' }])])
+      const [base] = await layers(sn, [
+        await tarOf([...everyKind, { name: 'gone/', type: 'directory' }, { name: 'gone/f' }, { name: 'keep', content: 'k' }]),
+      ])
       expect(await exported(sn, base)).toEqual(await exported(sn, base))
       await expectRoundTrip(sn, base, undefined, await exported(sn, base))
       await sn.prepare('ctr', base)
@@ -236,7 +280,12 @@ describe.each(drivers())('exportDiff with the %s driver', (driver) => {
 
   it('finds a same-size rewrite inside the same second (containerd LayerFileupdate, docker #21555)', async () => {
     await withTempStore(driver, async (sn) => {
-      const [base] = await layers(sn, [await tarOf([{ name: 'etc/hosts', content: 'mydomain 10.0.0.1', mtime: T }, { name: 'etc/profile', content: 'PATH=/usr/bin', mtime: T }])])
+      const [base] = await layers(sn, [
+        await tarOf([
+          { name: 'etc/hosts', content: 'mydomain 10.0.0.1', mtime: T },
+          { name: 'etc/profile', content: 'PATH=/usr/bin', mtime: T },
+        ]),
+      ])
       await sn.prepare('ctr', base)
       await withFs(sn, 'ctr', async (fs) => {
         await fs.writeFile('/etc/hosts', 'mydomain 10.0.0.2')
@@ -249,12 +298,15 @@ describe.each(drivers())('exportDiff with the %s driver', (driver) => {
       for await (const c of diffTrees(lower, upper)) changes.push(c)
       await upper.close()
       await lower.close()
-      expect(changes).toEqual([{ path: '/etc', kind: 'modify' }, { path: '/etc/hosts', kind: 'modify' }])
+      expect(changes).toEqual([
+        { path: '/etc', kind: 'modify' },
+        { path: '/etc/hosts', kind: 'modify' },
+      ])
       await expectRoundTrip(sn, 'ctr', base, await exported(sn, 'ctr'))
     })
   })
 
-  it('the driver\'s own changes() and the generic comparison export the same tree', async (ctx) => {
+  it("the driver's own changes() and the generic comparison export the same tree", async (ctx) => {
     await withTempStore(driver, async (sn) => {
       if (typeof (sn as Partial<ChangeLister>).changes !== 'function') ctx.skip('the driver lists no changes of its own')
       const [base] = await layers(sn, [await tarOf([...everyKind, { name: 'lib/', type: 'directory' }, { name: 'lib/hidden' }])])
@@ -297,12 +349,12 @@ describe('the image store fallback', () => {
       // Every Snapshotter call, but not the images extension: what a third-party snapshotter offers.
       const sn = new Proxy(backed, {
         get: (t, k) => {
-          if (k === 'images') return undefined
+          if (k === 'extension') return undefined
           const v: unknown = Reflect.get(t, k, t)
           return typeof v === 'function' ? v.bind(t) : v
         },
       }) as Snapshotter
-      expect((sn as { images?: unknown }).images).toBeUndefined()
+      expect((sn as { extension?: unknown }).extension).toBeUndefined()
       const [top] = await layers(sn, [await tarOf([{ name: 'f' }])])
       const store = imagesOf(sn)
       await store.put({ name: 'busybox:1', configDigest: A, config: { big: 'dropped' }, diffIds: [A], chainId: top, created: 1 })

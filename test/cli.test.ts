@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import tarStream from 'tar-stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { sha256Digest } from '../index.js'
-import { requireTool } from './helpers.js'
+import { requireTool } from './helpers/index.js'
 import { buildBusyboxImage } from './helpers/busybox.js'
 import { strataCli } from './helpers/cli.js'
 import { tarOf } from './helpers/tars.js'
@@ -108,7 +108,11 @@ describe('strata CLI: layers and images', () => {
 
   it('apply reads a layer from stdin and prints its DiffID and size; diff writes the changes back as a layer', async () => {
     await cli(['--driver', 'native', 'prepare', 'l1'])
-    const layer1 = await tarOf([{ name: 'etc/', type: 'directory' }, { name: 'etc/a', content: 'a\n' }, { name: 'etc/b', content: 'b\n' }])
+    const layer1 = await tarOf([
+      { name: 'etc/', type: 'directory' },
+      { name: 'etc/a', content: 'a\n' },
+      { name: 'etc/b', content: 'b\n' },
+    ])
     const applied = await cli(['apply', 'l1'], layer1)
     expect(applied.stdout).toBe(`${sha256Digest(layer1)} ${layer1.length}\n`)
     expect((await cli(['commit', 'base', 'l1'])).code).toBe(0)

@@ -7,28 +7,57 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runSuite } from '../conformance/runner.js'
 import type { Make } from '../conformance/context.js'
-import { DirFs } from '../core/dirfs.js'
+import { DirFs } from '../fs/dirfs.js'
 import { FailedPreconditionError, isSnapshotterError } from '../core/errors.js'
-import type { Info, Mount, SnapshotFs, SnapshotOptions, Snapshotter, Usage } from '../core/snapshotter.js'
+import type { Capabilities, Info, Mount, SnapshotFs, SnapshotOptions, Snapshotter, Usage } from '../core/snapshotter.js'
 import { createNativeSnapshotter } from '../drivers/native/index.js'
 
 /** Forwards every call; a broken driver overrides the one it breaks. */
 class Delegate implements Snapshotter {
   constructor(readonly inner: Snapshotter) {}
-  get driver(): string { return this.inner.driver }
-  get capabilities() { return this.inner.capabilities }
-  stat(key: string): Promise<Info> { return this.inner.stat(key) }
-  update(info: { name: string; labels?: Record<string, string> }, paths?: string[]): Promise<Info> { return this.inner.update(info, paths) }
-  usage(key: string): Promise<Usage> { return this.inner.usage(key) }
-  mounts(key: string): Promise<Mount[]> { return this.inner.mounts(key) }
-  prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> { return this.inner.prepare(key, parent, opts) }
-  view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> { return this.inner.view(key, parent, opts) }
-  commit(name: string, key: string, opts?: SnapshotOptions): Promise<void> { return this.inner.commit(name, key, opts) }
-  remove(key: string): Promise<void> { return this.inner.remove(key) }
-  walk(filters?: string[]): AsyncIterable<Info> { return this.inner.walk(filters) }
-  open(key: string): Promise<SnapshotFs> { return this.inner.open(key) }
-  cleanup(): Promise<void> { return this.inner.cleanup() }
-  close(): Promise<void> { return this.inner.close() }
+  get driver(): string {
+    return this.inner.driver
+  }
+  get capabilities(): Capabilities {
+    // Every wrapper here wraps native, which declares its capabilities.
+    return this.inner.capabilities!
+  }
+  stat(key: string): Promise<Info> {
+    return this.inner.stat(key)
+  }
+  update(info: { name: string; labels?: Record<string, string> }, paths?: string[]): Promise<Info> {
+    return this.inner.update(info, paths)
+  }
+  usage(key: string): Promise<Usage> {
+    return this.inner.usage(key)
+  }
+  mounts(key: string): Promise<Mount[]> {
+    return this.inner.mounts(key)
+  }
+  prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+    return this.inner.prepare(key, parent, opts)
+  }
+  view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+    return this.inner.view(key, parent, opts)
+  }
+  commit(name: string, key: string, opts?: SnapshotOptions): Promise<void> {
+    return this.inner.commit(name, key, opts)
+  }
+  remove(key: string): Promise<void> {
+    return this.inner.remove(key)
+  }
+  walk(filters?: string[]): AsyncIterable<Info> {
+    return this.inner.walk(filters)
+  }
+  open(key: string): Promise<SnapshotFs> {
+    return this.inner.open(key)
+  }
+  cleanup(): Promise<void> {
+    return this.inner.cleanup()
+  }
+  close(): Promise<void> {
+    return this.inner.close()
+  }
 }
 
 const native: Make = (root) => createNativeSnapshotter(root)
@@ -37,46 +66,50 @@ const broken: Array<{ rule: string; failsCase: string; make: Make }> = [
   {
     rule: 'wrong error code: stat() of a missing key says FAILED_PRECONDITION',
     failsCase: 'rules › stat(), usage() and update() of a missing key fail with ERR_NOT_FOUND',
-    make: async (root) => new (class extends Delegate {
-      override async stat(key: string): Promise<Info> {
-        try {
-          return await super.stat(key)
-        } catch (err) {
-          if (isSnapshotterError(err, 'ERR_NOT_FOUND')) throw new FailedPreconditionError(String(err))
-          throw err
+    make: async (root) =>
+      new (class extends Delegate {
+        override async stat(key: string): Promise<Info> {
+          try {
+            return await super.stat(key)
+          } catch (err) {
+            if (isSnapshotterError(err, 'ERR_NOT_FOUND')) throw new FailedPreconditionError(String(err))
+            throw err
+          }
         }
-      }
-    })(await native(root)),
+      })(await native(root)),
   },
   {
     rule: 'writable view: open() of a view writes into its parent',
     failsCase: 'containerd › ViewReadonly [open]',
-    make: async (root) => new (class extends Delegate {
-      override async open(key: string): Promise<SnapshotFs> {
-        if ((await this.stat(key)).kind !== 'view') return super.open(key)
-        return new DirFs((await this.mounts(key))[0].source)
-      }
-    })(await native(root)),
+    make: async (root) =>
+      new (class extends Delegate {
+        override async open(key: string): Promise<SnapshotFs> {
+          if ((await this.stat(key)).kind !== 'view') return super.open(key)
+          return new DirFs((await this.mounts(key))[0].source)
+        }
+      })(await native(root)),
   },
   {
     rule: 'removable parent: remove() takes the children with it',
     failsCase: 'rules › remove() of a snapshot with an active, view or committed child fails with ERR_FAILED_PRECONDITION',
-    make: async (root) => new (class extends Delegate {
-      override async remove(key: string): Promise<void> {
-        for await (const child of this.walk([`parent==${JSON.stringify(key)}`])) await this.remove(child.name)
-        return super.remove(key)
-      }
-    })(await native(root)),
+    make: async (root) =>
+      new (class extends Delegate {
+        override async remove(key: string): Promise<void> {
+          for await (const child of this.walk([`parent==${JSON.stringify(key)}`])) await this.remove(child.name)
+          return super.remove(key)
+        }
+      })(await native(root)),
   },
   {
     rule: 'commit leaves the key behind',
     failsCase: 'containerd › Basic [open]',
-    make: async (root) => new (class extends Delegate {
-      override async commit(name: string, key: string, opts?: SnapshotOptions): Promise<void> {
-        await super.commit(name, key, opts)
-        await this.view(key, name)
-      }
-    })(await native(root)),
+    make: async (root) =>
+      new (class extends Delegate {
+        override async commit(name: string, key: string, opts?: SnapshotOptions): Promise<void> {
+          await super.commit(name, key, opts)
+          await this.view(key, name)
+        }
+      })(await native(root)),
   },
   {
     rule: 'a file is lost after reopen',

@@ -13,9 +13,15 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { manifest } from '../conformance/compare.js'
-import { DirFs } from '../core/dirfs.js'
+import { DirFs } from '../fs/dirfs.js'
 import {
-  isLayerError, openSnapshotter, unpackLayer, type Checkable, type LayerProblem, type SnapshotFs, type Snapshotter,
+  isLayerError,
+  openSnapshotter,
+  unpackLayer,
+  type Checkable,
+  type LayerProblem,
+  type SnapshotFs,
+  type Snapshotter,
 } from '../index.js'
 import { gzip, gzipBomb, tarOf, type TarEntry } from './helpers/tars.js'
 import { drivers } from './helpers/tools.js'
@@ -54,7 +60,9 @@ const file = (name: string, content = 'pwned\n'): TarEntry => ({ name, content }
 const dir = (name: string): TarEntry => ({ name, type: 'directory' })
 const sym = (name: string, linkname: string): TarEntry => ({ name, type: 'symlink', linkname })
 const hard = (name: string, linkname: string): TarEntry => ({ name, type: 'link', linkname })
-const one = (...entries: TarEntry[]) => async () => [await tarOf(entries)]
+const one =
+  (...entries: TarEntry[]) =>
+  async () => [await tarOf(entries)]
 
 /** Rewrites the typeflag of the header at `offset` and fixes its checksum. */
 function withTypeflag(tar: Buffer, offset: number, flag: string): Buffer {
@@ -193,8 +201,16 @@ const cases = (): Case[] => [
   { name: 'zstd compression', layers: async () => [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0])], outcome: 'unsupported' },
   { name: 'a wrong DiffID', layers: one(file('ok')), outcome: 'digest-mismatch', diffId: 'sha256:' + '0'.repeat(64) },
   { name: 'a gzip bomb (160 MiB of zeros in ~160 KiB)', layers: async () => [bomb], outcome: 'too-large' },
-  { name: 'a PAX header over tar-stream\'s 4 MiB cap', layers: one({ name: 'p', pax: { 'SCHILY.xattr.user.big': 'x'.repeat(5 * 2 ** 20) } }), outcome: 'too-large' },
-  { name: 'PAX records over the 1 MiB limit', layers: one({ name: 'p', pax: { 'SCHILY.xattr.user.big': 'x'.repeat(2 * 2 ** 20) } }), outcome: 'too-large' },
+  {
+    name: "a PAX header over tar-stream's 4 MiB cap",
+    layers: one({ name: 'p', pax: { 'SCHILY.xattr.user.big': 'x'.repeat(5 * 2 ** 20) } }),
+    outcome: 'too-large',
+  },
+  {
+    name: 'PAX records over the 1 MiB limit',
+    layers: one({ name: 'p', pax: { 'SCHILY.xattr.user.big': 'x'.repeat(2 * 2 ** 20) } }),
+    outcome: 'too-large',
+  },
   { name: 'a PAX path over PATH_MAX', layers: one({ name: 'p', pax: { path: 'd/'.repeat(3000) + 'f' } }), outcome: 'too-large' },
   {
     name: 'an entry type strata does not read (GNU sparse)',
@@ -240,7 +256,10 @@ describe.each(drivers())('hostile layers with the %s driver', (driver) => {
           const last = i === layers.length - 1
           const name = last ? 'attack' : `lower-${i}`
           const expectDiff = last && c.diffId ? { expect: { diffId: c.diffId } } : {}
-          const res = await unpackLayer(sn, Readable.from([layer]), { name, parent, ...expectDiff }).then(() => 'applied' as const, (e: unknown) => e)
+          const res = await unpackLayer(sn, Readable.from([layer]), { name, parent, ...expectDiff }).then(
+            () => 'applied' as const,
+            (e: unknown) => e,
+          )
           if (!last) expect(res).toBe('applied')
           else if (c.outcome === 'applied') expect(res).toBe('applied')
           else {

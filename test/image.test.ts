@@ -9,10 +9,8 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertSameTree } from '../conformance/compare.js'
-import { DirFs } from '../core/dirfs.js'
-import {
-  exportDiff, imagesOf, importImage, isLayerError, type ImportProgress, type Snapshotter,
-} from '../index.js'
+import { DirFs } from '../fs/dirfs.js'
+import { exportDiff, imagesOf, importImage, isLayerError, type ImportProgress, type Snapshotter } from '../index.js'
 import { buildTestImage, umociUnpack, type TestImage } from './helpers/umoci.js'
 import { drivers, missingTools, run, tempDir, withTempStore } from './helpers/tools.js'
 
@@ -32,7 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true })
 })
-
 
 async function expectSameAsUmoci(sn: Snapshotter, key: string, rootfs: string, what: string): Promise<void> {
   const fs = await sn.open(key)
@@ -124,7 +121,9 @@ describe.each(drivers())('images with the %s driver', (driver) => {
     const layout = join(work, `tampered-${driver}`)
     await run('cp', ['-a', image.layout, layout])
     const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'))
-    const v2 = index.manifests.find((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'] === 'v2')
+    const v2 = index.manifests.find(
+      (m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'] === 'v2',
+    )
     const manifest = JSON.parse(await readFile(join(layout, 'blobs', ...v2.digest.split(':')), 'utf8'))
     const blob = join(layout, 'blobs', ...manifest.layers[1].digest.split(':'))
     const bad = await readFile(blob)

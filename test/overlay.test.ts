@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { fitOptions, isMountPoint, mountAll, MOUNT_DATA_MAX } from '../core/mount.js'
-import { removeTree } from '../core/removetree.js'
+import { fitOptions, isMountPoint, mountAll, MOUNT_DATA_MAX } from '../fs/mount.js'
+import { removeTree } from '../fs/removetree.js'
 import type { Change, ChangeLister, Checkable, Mount, Snapshotter } from '../core/snapshotter.js'
 import { createOverlaySnapshotter } from '../drivers/overlay/index.js'
 import { Layout, shortName } from '../drivers/overlay/layout.js'
@@ -67,7 +67,9 @@ async function layer(key: string, parent: string | undefined, write: Record<stri
 
 /** How many mounts sit on `target` (stacked mounts would show more than one). */
 function mountCount(target: string): number {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === target).length
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[4] === target).length
 }
 
 async function changesOf(key: string): Promise<Change[]> {
@@ -83,7 +85,11 @@ describe.skipIf(!isRoot)('overlay driver', () => {
       const child = idOf(await sn.prepare('child', 'base'))
       await sn.view('peek', 'base')
       // A view of one layer mounts its parent's diff, so its own id is the directory left over.
-      const [viewId] = execFileSync('ls', [home]).toString().trim().split('\n').filter((n) => ![base, child, 'l'].includes(n))
+      const [viewId] = execFileSync('ls', [home])
+        .toString()
+        .trim()
+        .split('\n')
+        .filter((n) => ![base, child, 'l'].includes(n))
 
       expect(readFileSync(join(home, base, 'link'), 'utf8')).toBe(shortName(base))
       expect(readlinkSync(join(home, 'l', shortName(base)))).toBe(`../${base}/diff`)
@@ -107,7 +113,7 @@ describe.skipIf(!isRoot)('overlay driver', () => {
       expect(readFileSync(join(home, top, 'lower'), 'utf8')).toBe([c, b, a].map((id) => `l/${shortName(id)}`).join(':'))
     })
 
-    it('a new layer takes the owner and mode of its parent\'s root', async () => {
+    it("a new layer takes the owner and mode of its parent's root", async () => {
       await sn.prepare('r-a')
       const fs = await sn.open('r-a')
       await fs.chown('/', 1000, 1000)
@@ -122,7 +128,7 @@ describe.skipIf(!isRoot)('overlay driver', () => {
     })
   })
 
-  describe('mounts in containerd\'s shape', () => {
+  describe("mounts in containerd's shape", () => {
     const pinned = () => (hasIndex ? ['index=off'] : [])
 
     it('an active snapshot without parent is a rw rbind of its diff (testOverlayMounts)', async () => {
@@ -140,12 +146,14 @@ describe.skipIf(!isRoot)('overlay driver', () => {
       expect(m.type).toBe('overlay')
       expect(m.source).toBe('overlay')
       expect(m.options.slice(0, 3)).toEqual([
-        `workdir=${join(home, id, 'work')}`, `upperdir=${join(home, id, 'diff')}`, `lowerdir=${join(home, 'l', shortName(base))}`,
+        `workdir=${join(home, id, 'work')}`,
+        `upperdir=${join(home, id, 'diff')}`,
+        `lowerdir=${join(home, 'l', shortName(base))}`,
       ])
       for (const o of pinned()) expect(m.options).toContain(o)
     })
 
-    it('a view of one layer binds the parent\'s diff read-only; of two, an overlay with lowerdir only (testOverlayView)', async () => {
+    it("a view of one layer binds the parent's diff read-only; of two, an overlay with lowerdir only (testOverlayView)", async () => {
       const base = await layer('base', undefined, { '/foo': 'hi' })
       const top = await layer('top', 'base', { '/foo': 'hi, again' })
       const [one] = await sn.view('/tmp/view1', 'base')
@@ -183,7 +191,11 @@ describe.skipIf(!isRoot)('overlay driver', () => {
   describe('mount options at 500 layers', () => {
     const ids = (from: number) => Array.from({ length: 500 }, (_, i) => String(from + 499 - i))
     const length = (layout: Layout, parentIds: string[]) => {
-      const [m] = snapshotMounts(layout, { id: String(Number(parentIds[0]) + 1), kind: 'active', parentIds }, ['index=off', 'redirect_dir=off', 'metacopy=off'])
+      const [m] = snapshotMounts(layout, { id: String(Number(parentIds[0]) + 1), kind: 'active', parentIds }, [
+        'index=off',
+        'redirect_dir=off',
+        'metacopy=off',
+      ])
       expect(m.options.join(',').length, 'absolute paths are far over a page').toBeGreaterThan(MOUNT_DATA_MAX)
       const fitted = fitOptions(m)
       expect(fitted.cwd).toBe(layout.home)
@@ -193,8 +205,10 @@ describe.skipIf(!isRoot)('overlay driver', () => {
 
     it('fit one page relative to the overlay home while short names have at most 5 characters (ids below 36^5)', () => {
       const figures = {
-        '1-500': length(layout, ids(1)), '46156-46655': length(layout, ids(46156)),
-        '1679116-1679615': length(layout, ids(1679116)), '60465676-60466175': length(layout, ids(36 ** 5 - 500)),
+        '1-500': length(layout, ids(1)),
+        '46156-46655': length(layout, ids(46156)),
+        '1679116-1679615': length(layout, ids(1679116)),
+        '60465676-60466175': length(layout, ids(36 ** 5 - 500)),
       }
       for (const n of Object.values(figures)) expect(n).toBeLessThanOrEqual(MOUNT_DATA_MAX)
       console.log(`overlay option string at 500 layers, by id range: ${JSON.stringify(figures)} (limit ${MOUNT_DATA_MAX})`)
@@ -297,7 +311,7 @@ describe.skipIf(!isRoot)('overlay driver', () => {
     })
   })
 
-  describe('whiteouts in the kernel\'s format', () => {
+  describe("whiteouts in the kernel's format", () => {
     it('deleting a lower file leaves a 0/0 character device; rm -r and mkdir of a lower directory an opaque one', async () => {
       await layer('base', undefined, { '/f': 'x', '/d/old': 'y' })
       const id = idOf(await sn.prepare('c', 'base'))
@@ -311,7 +325,13 @@ describe.skipIf(!isRoot)('overlay driver', () => {
       const wh = lstatSync(join(home, id, 'diff', 'f'))
       expect(wh.isCharacterDevice()).toBe(true)
       expect(wh.rdev).toBe(0)
-      const opaque = execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'trusted.overlay.opaque', join(home, id, 'diff', 'd')]).toString()
+      const opaque = execFileSync('getfattr', [
+        '--absolute-names',
+        '--only-values',
+        '-n',
+        'trusted.overlay.opaque',
+        join(home, id, 'diff', 'd'),
+      ]).toString()
       expect(opaque).toBe('y')
       expect(readFileSync(join(home, id, 'diff', 'd', 'new'), 'utf8')).toBe('z')
     })
@@ -340,11 +360,16 @@ describe.skipIf(!isRoot)('overlay driver', () => {
       await fs.writeFile('/new/deep/n', 'new')
       await fs.close()
       const expected: Change[] = [
-        { path: '/a', kind: 'modify' }, { path: '/a/x', kind: 'modify' },
-        { path: '/b', kind: 'modify' }, { path: '/b/y', kind: 'delete' },
+        { path: '/a', kind: 'modify' },
+        { path: '/a/x', kind: 'modify' },
+        { path: '/b', kind: 'modify' },
+        { path: '/b/y', kind: 'delete' },
         { path: '/c', kind: 'modify' },
-        { path: '/keep', kind: 'modify', opaque: true }, { path: '/keep/n', kind: 'add' },
-        { path: '/new', kind: 'add' }, { path: '/new/deep', kind: 'add' }, { path: '/new/deep/n', kind: 'add' },
+        { path: '/keep', kind: 'modify', opaque: true },
+        { path: '/keep/n', kind: 'add' },
+        { path: '/new', kind: 'add' },
+        { path: '/new/deep', kind: 'add' },
+        { path: '/new/deep/n', kind: 'add' },
       ]
       expect(await changesOf('c')).toEqual(expected)
       await sn.commit('c-done', 'c')
@@ -353,7 +378,10 @@ describe.skipIf(!isRoot)('overlay driver', () => {
 
     it('looks paths up through every ancestor, and a base layer is all adds', async () => {
       await layer('g', undefined, { '/g/x': 'g' })
-      expect(await changesOf('g')).toEqual([{ path: '/g', kind: 'add' }, { path: '/g/x', kind: 'add' }])
+      expect(await changesOf('g')).toEqual([
+        { path: '/g', kind: 'add' },
+        { path: '/g/x', kind: 'add' },
+      ])
       await layer('p', 'g', { '/p': 'p' })
       await sn.prepare('c', 'p')
       const fs = await sn.open('c')
@@ -361,7 +389,9 @@ describe.skipIf(!isRoot)('overlay driver', () => {
       await fs.writeFile('/p', 'again')
       await fs.close()
       expect(await changesOf('c')).toEqual([
-        { path: '/g', kind: 'modify' }, { path: '/g/x', kind: 'delete' }, { path: '/p', kind: 'modify' },
+        { path: '/g', kind: 'modify' },
+        { path: '/g/x', kind: 'delete' },
+        { path: '/p', kind: 'modify' },
       ])
     })
 
@@ -379,7 +409,8 @@ describe.skipIf(!isRoot)('overlay driver', () => {
       await fs.writeFile('/link/passwd', 'mine')
       await fs.close()
       expect(await changesOf('c')).toEqual([
-        { path: '/link', kind: 'modify', opaque: true }, { path: '/link/passwd', kind: 'add' },
+        { path: '/link', kind: 'modify', opaque: true },
+        { path: '/link/passwd', kind: 'add' },
       ])
     })
 
@@ -391,7 +422,9 @@ describe.skipIf(!isRoot)('overlay driver', () => {
       await writeFile(join(diff, 'd', 'y'), '3')
       execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', diff])
       expect(await changesOf('c')).toEqual([
-        { path: '/d', kind: 'modify', opaque: true }, { path: '/d/y', kind: 'add' }, { path: '/gone', kind: 'delete' },
+        { path: '/d', kind: 'modify', opaque: true },
+        { path: '/d/y', kind: 'add' },
+        { path: '/gone', kind: 'delete' },
       ])
     })
   })
@@ -429,12 +462,21 @@ describe.skipIf(!isRoot)('overlay driver', () => {
       sn = await createOverlaySnapshotter(root)
       expect(existsSync(join(home, '999999'))).toBe(false)
       expect(existsSync(join(home, 'stray'))).toBe(false)
-      expect(execFileSync('ls', [join(home, 'l')]).toString().trim().split('\n')).toEqual([shortName(live)])
+      expect(
+        execFileSync('ls', [join(home, 'l')])
+          .toString()
+          .trim()
+          .split('\n'),
+      ).toEqual([shortName(live)])
       expect(await (sn as unknown as Checkable).check()).toEqual({ orphans: [], missing: [], problems: [] })
       await sn.remove('live')
       await sn.cleanup()
       expect(execFileSync('ls', ['-A', home]).toString().trim()).toBe('l')
-      expect(execFileSync('ls', ['-A', join(home, 'l')]).toString().trim()).toBe('')
+      expect(
+        execFileSync('ls', ['-A', join(home, 'l')])
+          .toString()
+          .trim(),
+      ).toBe('')
     })
 
     it('check() reports a record whose diff/ or l/ link is gone', async () => {

@@ -96,7 +96,13 @@ describe('row file data', () => {
   it('truncate down then up reads zeros where the file was cut, inside a block and across blocks', async () => {
     const fs = await active({ blockSize: 4096, inlineBytes: 100 })
     const data = Buffer.alloc(20_000, 0xab)
-    for (const [down, up] of [[10_000, 20_000], [4096, 9000], [50, 5000], [0, 300], [4097, 4200]]) {
+    for (const [down, up] of [
+      [10_000, 20_000],
+      [4096, 9000],
+      [50, 5000],
+      [0, 300],
+      [4097, 4200],
+    ]) {
       await fs.writeFile('/t', data)
       await fs.truncate('/t', down)
       expect((await fs.readFile('/t')).equals(data.subarray(0, down))).toBe(true)
@@ -241,10 +247,23 @@ describe('row bad input: a clear error and no change', () => {
       const ro = await sn.open(key)
       expect(ro.readOnly).toBe(true)
       const calls: Array<() => Promise<unknown>> = [
-        () => ro.writeFile('/f', 'y'), () => ro.writeFile('/new', 'y'), () => ro.open('/f', 'r+'), () => ro.open('/f', 'w'),
-        () => ro.open('/f', 'a'), () => ro.open('/n', 'wx'), () => ro.mkdir('/e'), () => ro.rmdir('/d'), () => ro.unlink('/f'),
-        () => ro.rm('/d', { recursive: true }), () => ro.rename('/f', '/g'), () => ro.symlink('f', '/s'), () => ro.link('/f', '/l'),
-        () => ro.chmod('/f', 0o600), () => ro.chown('/f', 1, 1), () => ro.utimes('/f', 0, 0), () => ro.truncate('/f', 0),
+        () => ro.writeFile('/f', 'y'),
+        () => ro.writeFile('/new', 'y'),
+        () => ro.open('/f', 'r+'),
+        () => ro.open('/f', 'w'),
+        () => ro.open('/f', 'a'),
+        () => ro.open('/n', 'wx'),
+        () => ro.mkdir('/e'),
+        () => ro.rmdir('/d'),
+        () => ro.unlink('/f'),
+        () => ro.rm('/d', { recursive: true }),
+        () => ro.rename('/f', '/g'),
+        () => ro.symlink('f', '/s'),
+        () => ro.link('/f', '/l'),
+        () => ro.chmod('/f', 0o600),
+        () => ro.chown('/f', 1, 1),
+        () => ro.utimes('/f', 0, 0),
+        () => ro.truncate('/f', 0),
         () => ro.mknod('/p', 'fifo', 0o600),
       ]
       for (const call of calls) await refused(ro, key, call, 'EROFS')
@@ -278,7 +297,16 @@ describe('row bad input: a clear error and no change', () => {
     await fs.writeFile('/f', 'data')
     const fh = await fs.open('/f', 'r+')
     const buf = Buffer.alloc(4)
-    for (const [off, len, pos] of [[-1, 1, 0], [0, -1, 0], [0, 1, -1], [0, 5, 0], [3, 2, 0], [0.5, 1, 0], [0, 1, 1.5], [0, 1, NaN]]) {
+    for (const [off, len, pos] of [
+      [-1, 1, 0],
+      [0, -1, 0],
+      [0, 1, -1],
+      [0, 5, 0],
+      [3, 2, 0],
+      [0.5, 1, 0],
+      [0, 1, 1.5],
+      [0, 1, NaN],
+    ]) {
       await refused(fs, 'a', () => fh.read(buf, off, len, pos), 'EINVAL')
       await refused(fs, 'a', () => fh.write(buf, off, len, pos), 'EINVAL')
     }
@@ -302,13 +330,27 @@ describe('row bad input: a clear error and no change', () => {
     await fs.writeFile('/f', 'x')
     await fs.mkdir('/d/e', { recursive: true })
     const cases: Array<[() => Promise<unknown>, string]> = [
-      [() => fs.readFile('/missing'), 'ENOENT'], [() => fs.stat('/f/x'), 'ENOTDIR'], [() => fs.readFile('/d'), 'EISDIR'],
-      [() => fs.mkdir('/f'), 'EEXIST'], [() => fs.mkdir('/missing/x'), 'ENOENT'], [() => fs.rmdir('/d'), 'ENOTEMPTY'],
-      [() => fs.rmdir('/f'), 'ENOTDIR'], [() => fs.unlink('/d'), 'EISDIR'], [() => fs.rm('/d'), 'EISDIR'],
-      [() => fs.open('/f', 'wx'), 'EEXIST'], [() => fs.open('/d', 'r+'), 'EISDIR'], [() => fs.readdir('/f'), 'ENOTDIR'],
-      [() => fs.readlink('/f'), 'EINVAL'], [() => fs.link('/d', '/dl'), 'EPERM'], [() => fs.link('/f', '/d'), 'EEXIST'],
-      [() => fs.symlink('x', '/f'), 'EEXIST'], [() => fs.symlink('', '/s'), 'ENOENT'], [() => fs.truncate('/d', 0), 'EISDIR'],
-      [() => fs.rmdir('/'), 'EBUSY'], [() => fs.mkdir('/', {}), 'EEXIST'], [() => fs.rename('/missing', '/x'), 'ENOENT'],
+      [() => fs.readFile('/missing'), 'ENOENT'],
+      [() => fs.stat('/f/x'), 'ENOTDIR'],
+      [() => fs.readFile('/d'), 'EISDIR'],
+      [() => fs.mkdir('/f'), 'EEXIST'],
+      [() => fs.mkdir('/missing/x'), 'ENOENT'],
+      [() => fs.rmdir('/d'), 'ENOTEMPTY'],
+      [() => fs.rmdir('/f'), 'ENOTDIR'],
+      [() => fs.unlink('/d'), 'EISDIR'],
+      [() => fs.rm('/d'), 'EISDIR'],
+      [() => fs.open('/f', 'wx'), 'EEXIST'],
+      [() => fs.open('/d', 'r+'), 'EISDIR'],
+      [() => fs.readdir('/f'), 'ENOTDIR'],
+      [() => fs.readlink('/f'), 'EINVAL'],
+      [() => fs.link('/d', '/dl'), 'EPERM'],
+      [() => fs.link('/f', '/d'), 'EEXIST'],
+      [() => fs.symlink('x', '/f'), 'EEXIST'],
+      [() => fs.symlink('', '/s'), 'ENOENT'],
+      [() => fs.truncate('/d', 0), 'EISDIR'],
+      [() => fs.rmdir('/'), 'EBUSY'],
+      [() => fs.mkdir('/', {}), 'EEXIST'],
+      [() => fs.rename('/missing', '/x'), 'ENOENT'],
     ]
     for (const [call, want] of cases) await refused(fs, 'a', call, want)
     await fs.close()

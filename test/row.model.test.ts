@@ -12,7 +12,7 @@ import { mkdtemp, rm, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { DirFs } from '../core/dirfs.js'
+import { DirFs } from '../fs/dirfs.js'
 import { diffManifests, manifest, type Entry } from '../conformance/compare.js'
 import { prng } from '../conformance/crash-model.js'
 import { createHash } from 'node:crypto'
@@ -144,8 +144,14 @@ async function clean(sn: Snapshotter, where: string): Promise<void> {
 
 /** What a layer records of an entry besides its inode number (not nlink). */
 async function content(fs: SnapshotFs, p: string, st: FileStat): Promise<string> {
-  const extra = st.type === 'file' ? createHash('sha256').update(await fs.readFile(p)).digest('hex')
-    : st.type === 'symlink' ? await fs.readlink(p) : ''
+  const extra =
+    st.type === 'file'
+      ? createHash('sha256')
+          .update(await fs.readFile(p))
+          .digest('hex')
+      : st.type === 'symlink'
+        ? await fs.readlink(p)
+        : ''
   return [st.type, st.mode, st.uid, st.gid, st.size, st.mtimeMs, st.rdev ?? '', extra].join(' ')
 }
 
@@ -171,7 +177,13 @@ async function bruteChanges(before: SnapshotFs | undefined, after: SnapshotFs): 
       if (!n) {
         mine.push({ path: p, kind: 'delete' })
       } else if (!o || o.ino !== n.ino) {
-        mine.push(!o ? { path: p, kind: 'add' } : o.type === 'dir' && n.type === 'dir' ? { path: p, kind: 'modify', opaque: true } : { path: p, kind: 'modify' })
+        mine.push(
+          !o
+            ? { path: p, kind: 'add' }
+            : o.type === 'dir' && n.type === 'dir'
+              ? { path: p, kind: 'modify', opaque: true }
+              : { path: p, kind: 'modify' },
+        )
         if (n.type === 'dir') {
           const saved = out.length
           await addAll(p)

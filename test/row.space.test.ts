@@ -158,10 +158,12 @@ describe('row space', () => {
       await withFs('victim', (fs) => fs.writeFile('/big', Buffer.alloc(8 << 20, 3)))
       const withVictim = await counts()
       const proc = spawn(process.execPath, [child, root, 'victim'], { stdio: ['ignore', 'pipe', 'inherit'] })
+      // Listen from the start: a removal that finishes before the kill closes the child before we would.
+      const closed = new Promise((r) => proc.on('close', r))
       await new Promise<void>((resolve) => proc.stdout.on('data', (d: Buffer) => d.toString().includes('removing') && resolve()))
       await new Promise((r) => setTimeout(r, delay))
       proc.kill('SIGKILL')
-      await new Promise((r) => proc.on('close', r))
+      await closed
       await open()
       await clean(`after a kill ${delay} ms into remove`)
       const survived = (await sn!.stat('victim').catch(() => undefined)) !== undefined
@@ -276,11 +278,20 @@ describe('row changes()', () => {
     await sn!.commit('top-c', 'top')
     expect(await changes('top-c')).toEqual(want)
     expect(await changes('base')).toEqual([
-      { path: '/del', kind: 'add' }, { path: '/dir', kind: 'add' }, { path: '/dir/a', kind: 'add' },
-      { path: '/dir/b', kind: 'add' }, { path: '/gone', kind: 'add' }, { path: '/gone/sub', kind: 'add' },
-      { path: '/hard', kind: 'add' }, { path: '/keep', kind: 'add' }, { path: '/mod', kind: 'add' },
-      { path: '/repl', kind: 'add' }, { path: '/repl/deep', kind: 'add' }, { path: '/repl/x', kind: 'add' },
-      { path: '/tomove', kind: 'add' }, { path: '/tomove/y', kind: 'add' },
+      { path: '/del', kind: 'add' },
+      { path: '/dir', kind: 'add' },
+      { path: '/dir/a', kind: 'add' },
+      { path: '/dir/b', kind: 'add' },
+      { path: '/gone', kind: 'add' },
+      { path: '/gone/sub', kind: 'add' },
+      { path: '/hard', kind: 'add' },
+      { path: '/keep', kind: 'add' },
+      { path: '/mod', kind: 'add' },
+      { path: '/repl', kind: 'add' },
+      { path: '/repl/deep', kind: 'add' },
+      { path: '/repl/x', kind: 'add' },
+      { path: '/tomove', kind: 'add' },
+      { path: '/tomove/y', kind: 'add' },
     ])
     await sn!.prepare('same', 'top-c')
     await withFs('same', async (fs) => {
@@ -307,7 +318,10 @@ describe('row changes()', () => {
       return node.call(this, p)
     }
     try {
-      expect(await changes('top')).toEqual([{ path: '/d7', kind: 'modify' }, { path: '/d7/f42', kind: 'modify' }])
+      expect(await changes('top')).toEqual([
+        { path: '/d7', kind: 'modify' },
+        { path: '/d7/f42', kind: 'modify' },
+      ])
     } finally {
       NodeSource.prototype.node = node
     }

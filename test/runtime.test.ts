@@ -10,7 +10,7 @@ import { readFile, rm } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, type TestContext } from 'vitest'
 import { openSnapshotter, type Snapshotter } from '../index.js'
-import { hasTool, requireRoot, requireTool } from './helpers.js'
+import { hasTool, requireRoot, requireTool } from './helpers/index.js'
 import { buildBusyboxImage } from './helpers/busybox.js'
 import { strataCli } from './helpers/cli.js'
 import { tempDir } from './helpers/tools.js'
@@ -56,13 +56,17 @@ async function snapshotNames(): Promise<string[]> {
 /** Mount points a run left: its bundles are named strata-run-*, the store's data lives under root. */
 async function leftoverMounts(): Promise<string[]> {
   const info = await readFile('/proc/self/mountinfo', 'utf8')
-  return info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.includes('strata-run-') || p.startsWith(root))
+  return info
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((p) => p.includes('strata-run-') || p.startsWith(root))
 }
 
 /** runc's status of a container, or undefined once runc no longer knows it. */
 function runcStatus(id: string): string | undefined {
   try {
-    return (JSON.parse(execFileSync('runc', ['state', id], { stdio: ['ignore', 'pipe', 'ignore'] }).toString()) as { status: string }).status
+    return (JSON.parse(execFileSync('runc', ['state', id], { stdio: ['ignore', 'pipe', 'ignore'] }).toString()) as { status: string })
+      .status
   } catch {
     return undefined
   }
@@ -101,7 +105,10 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
     expect(commit.code).toBe(0)
     expect(commit.stdout).toMatch(/^mine sha256:[0-9a-f]{64}\n$/)
     const images = JSON.parse((await strata('--json', 'images')).stdout) as Array<{ tag: string; layers: number }>
-    expect(images.map((i) => [i.tag, i.layers])).toEqual([['latest', 1], ['mine', 2]])
+    expect(images.map((i) => [i.tag, i.layers])).toEqual([
+      ['latest', 1],
+      ['mine', 2],
+    ])
     const again = await strata('run', '--rm', 'mine', '--', 'cat', '/made')
     expect(again).toMatchObject({ code: 0, stdout: 'data\n' })
     // --rm left no container behind, and a generated name was printed on stderr.
@@ -117,7 +124,11 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
 
   it('a strata run killed with SIGKILL leaves a mount and a live container that cleanup undoes; then rm-container works', async (ctx) => {
     const image = requireRuntime(ctx)
-    const proc = spawn(process.execPath, [resolve('dist/cli/main.js'), '--root', root, '--driver', driver, 'run', '--name', 'k', image, '--', 'sleep', '60'], { stdio: 'ignore' })
+    const proc = spawn(
+      process.execPath,
+      [resolve('dist/cli/main.js'), '--root', root, '--driver', driver, 'run', '--name', 'k', image, '--', 'sleep', '60'],
+      { stdio: 'ignore' },
+    )
     const exited = new Promise((r) => proc.once('close', r))
     let id = ''
     // Should an assertion fail, leave no running container or mount for the rest of the suite.
@@ -129,10 +140,15 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
     // Wait for runc to run it. Asked through runc, not strata: a strata
     // command would hold the store just when the run wants to open it.
     let gone = false
-    void exited.then(() => { gone = true })
+    void exited.then(() => {
+      gone = true
+    })
     for (let i = 0; i < 300 && id === '' && !gone; i++) {
       await new Promise((r) => setTimeout(r, 100))
-      const list = JSON.parse(execFileSync('runc', ['list', '--format', 'json']).toString() || 'null') as Array<{ id: string; status: string }> | null
+      const list = JSON.parse(execFileSync('runc', ['list', '--format', 'json']).toString() || 'null') as Array<{
+        id: string
+        status: string
+      }> | null
       id = list?.find((c) => c.id.startsWith('strata-') && c.status === 'running')?.id ?? ''
     }
     expect(id, 'strata run exited before its container ran').not.toBe('')
@@ -152,11 +168,36 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
     expect((await snapshotNames()).every((n) => n.startsWith('sha256:'))).toBe(true)
   }, 60_000)
 
-  it('--env sets variables over the image\'s Env; a bare NAME passes ours on; HOSTNAME stays the container\'s', async (ctx) => {
+  it("--env sets variables over the image's Env; a bare NAME passes ours on; HOSTNAME stays the container's", async (ctx) => {
     const image = requireRuntime(ctx)
-    const r = await strataCli(['--root', root, '--driver', driver, 'run', '--rm', '--name', 'envy', '-e', 'GREETING=a=b', '--env', 'PATH=/bin',
-      '-e', 'FROM_HOST', '-e', 'NOT_SET_HERE', '-e', 'HOSTNAME=x', image, '--', 'sh', '-c', 'env | sort'],
-    { env: { ...process.env, FROM_HOST: 'passed', NOT_SET_HERE: undefined } })
+    const r = await strataCli(
+      [
+        '--root',
+        root,
+        '--driver',
+        driver,
+        'run',
+        '--rm',
+        '--name',
+        'envy',
+        '-e',
+        'GREETING=a=b',
+        '--env',
+        'PATH=/bin',
+        '-e',
+        'FROM_HOST',
+        '-e',
+        'NOT_SET_HERE',
+        '-e',
+        'HOSTNAME=x',
+        image,
+        '--',
+        'sh',
+        '-c',
+        'env | sort',
+      ],
+      { env: { ...process.env, FROM_HOST: 'passed', NOT_SET_HERE: undefined } },
+    )
     expect(r.code).toBe(0)
     const lines = r.stdout.split('\n')
     expect(lines).toEqual(expect.arrayContaining(['GREETING=a=b', 'PATH=/bin', 'FROM_HOST=passed', 'HOSTNAME=envy']))

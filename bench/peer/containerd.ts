@@ -10,9 +10,9 @@ import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { DirFs } from '../../core/dirfs.js'
+import { DirFs } from '../../fs/dirfs.js'
 import { NotFoundError, UnavailableError } from '../../core/errors.js'
-import { mountAll, unmount, unmountUnder } from '../../core/mount.js'
+import { mountAll, unmount, unmountUnder } from '../../fs/mount.js'
 import type { Info, Kind, Mount, SnapshotFs, SnapshotOptions, Snapshotter, Usage } from '../../core/snapshotter.js'
 
 const run = promisify(execFile)
@@ -25,8 +25,10 @@ export function isPeer(column: string): boolean {
 
 /** containerd and ctr on PATH, and root to run a daemon. */
 export function peerAvailable(): boolean {
-  return process.getuid?.() === 0 && ['containerd', 'ctr'].every((tool) =>
-    (process.env.PATH ?? '').split(':').some((dir) => existsSync(join(dir, tool))))
+  return (
+    process.getuid?.() === 0 &&
+    ['containerd', 'ctr'].every((tool) => (process.env.PATH ?? '').split(':').some((dir) => existsSync(join(dir, tool))))
+  )
 }
 
 /** A containerd daemon owning `root` (its state and socket live beside it). */
@@ -46,15 +48,18 @@ class Daemon {
     const run = await mkdtemp('/run/strata-ctrd-').catch(() => mkdtemp('/tmp/strata-ctrd-'))
     const socket = join(run, 'containerd.sock')
     const config = join(run, 'config.toml')
-    await writeFile(config, [
-      'version = 2',
-      `root = ${JSON.stringify(root)}`,
-      `state = ${JSON.stringify(join(run, 'state'))}`,
-      '[grpc]',
-      `  address = ${JSON.stringify(socket)}`,
-      '[plugins."io.containerd.grpc.v1.cri"]',
-      '  disable = true',
-    ].join('\n') + '\n')
+    await writeFile(
+      config,
+      [
+        'version = 2',
+        `root = ${JSON.stringify(root)}`,
+        `state = ${JSON.stringify(join(run, 'state'))}`,
+        '[grpc]',
+        `  address = ${JSON.stringify(socket)}`,
+        '[plugins."io.containerd.grpc.v1.cri"]',
+        '  disable = true',
+      ].join('\n') + '\n',
+    )
     const proc = spawn('containerd', ['--config', config], { stdio: 'ignore' })
     for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 25))
     if (!existsSync(socket)) {
@@ -118,11 +123,19 @@ export class CtrSnapshotter implements Snapshotter {
 
   async stat(key: string): Promise<Info> {
     const raw = JSON.parse(await this.#snap('info', key)) as {
-      Kind: string; Name: string; Parent?: string; Labels?: Record<string, string>; Created: string; Updated: string
+      Kind: string
+      Name: string
+      Parent?: string
+      Labels?: Record<string, string>
+      Created: string
+      Updated: string
     }
     const info: Info = {
-      name: raw.Name, kind: raw.Kind.toLowerCase() as Kind, labels: raw.Labels ?? {},
-      created: new Date(raw.Created), updated: new Date(raw.Updated),
+      name: raw.Name,
+      kind: raw.Kind.toLowerCase() as Kind,
+      labels: raw.Labels ?? {},
+      created: new Date(raw.Created),
+      updated: new Date(raw.Updated),
     }
     if (raw.Parent) info.parent = raw.Parent
     return info
@@ -141,7 +154,10 @@ export class CtrSnapshotter implements Snapshotter {
 
   async mounts(key: string): Promise<Mount[]> {
     const target = '/strata-target'
-    return (await this.#snap('mounts', target, key)).split('\n').filter(Boolean).map((l) => parseMountLine(l, target))
+    return (await this.#snap('mounts', target, key))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => parseMountLine(l, target))
   }
 
   /**

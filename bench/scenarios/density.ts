@@ -67,8 +67,13 @@ export async function density(b: Bench): Promise<void> {
   }
   b.record('2 density', `base image (${spec.files} files + ${spec.large} × ${spec.largeSize / MiB} MiB)`, 'bytes', base)
   for (const n of counts) {
-    b.record('2 density', `store with ${n} container${n > 1 ? 's' : ''}`, 'bytes', compacted.get(n)!,
-      'allocated bytes of the whole root, LevelDB compacted')
+    b.record(
+      '2 density',
+      `store with ${n} container${n > 1 ? 's' : ''}`,
+      'bytes',
+      compacted.get(n)!,
+      'allocated bytes of the whole root, LevelDB compacted',
+    )
     b.record('2 density', `store with ${n} container${n > 1 ? 's' : ''}, before compaction`, 'bytes', raw.get(n)!)
   }
 }

@@ -12,16 +12,16 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
-import { applyLayer } from '../../core/layerapply.js'
-import { exportDiff } from '../../core/layerexport.js'
-import { importImage } from '../../core/imageimport.js'
+import { applyLayer } from '../../layers/apply.js'
+import { exportDiff } from '../../layers/export.js'
+import { importImage } from '../../image/import.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
-import { removeTree } from '../../core/removetree.js'
+import { removeTree } from '../../fs/removetree.js'
 import type { Bench } from '../harness.js'
 import { perDriver } from '../harness.js'
 import { withFs } from '../fixtures.js'
 import { makeBusyboxImage, makeManyFilesTar } from '../images.js'
-import { CtrSnapshotter, isPeer } from '../peer/containerd.js'
+import { type CtrSnapshotter, isPeer } from '../peer/containerd.js'
 import { settle } from '../space.js'
 import { median, time } from '../stats.js'
 
@@ -41,14 +41,25 @@ async function tarExtract(scratch: string, tars: string[], mode = '-xf'): Promis
 /** Bytes of a stream, counted and dropped. */
 async function drain(stream: NodeJS.ReadableStream): Promise<number> {
   let n = 0
-  await pipeline(stream, new Writable({ write: (chunk: Buffer, _enc, cb) => { n += chunk.length; cb() } }))
+  await pipeline(
+    stream,
+    new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        n += chunk.length
+        cb()
+      },
+    }),
+  )
   return n
 }
 
 function ratioTo(samples: Record<string, number[]>, ref: string): Record<string, number[] | null> {
   const base = samples[ref]?.length ? median(samples[ref]) : NaN
-  return Object.fromEntries(Object.entries(samples).filter(([c]) => c !== ref)
-    .map(([c, xs]) => [c, xs.length && base > 0 ? [median(xs) / base] : null]))
+  return Object.fromEntries(
+    Object.entries(samples)
+      .filter(([c]) => c !== ref)
+      .map(([c, xs]) => [c, xs.length && base > 0 ? [median(xs) / base] : null]),
+  )
 }
 
 async function applyVsTar(b: Bench, scratch: string): Promise<void> {
@@ -116,11 +127,18 @@ async function exportFastVsGeneric(b: Bench, scratch: string): Promise<void> {
     await b.discard(root)
   }
   const fastOrNull = Object.fromEntries(b.drivers.map((d) => [d, fast[d].length ? fast[d] : null]))
-  const ratio = Object.fromEntries(b.drivers.map((d) => {
-    return [d, fast[d].length ? [median(generic[d]) / median(fast[d])] : null]
-  }))
-  b.record('5 layers', `export of 100 changes from a ${files}-file image: driver's change list`, 'ms', fastOrNull,
-    'n/a: the driver lists no changes of its own (native), so export compares both trees')
+  const ratio = Object.fromEntries(
+    b.drivers.map((d) => {
+      return [d, fast[d].length ? [median(generic[d]) / median(fast[d])] : null]
+    }),
+  )
+  b.record(
+    '5 layers',
+    `export of 100 changes from a ${files}-file image: driver's change list`,
+    'ms',
+    fastOrNull,
+    'n/a: the driver lists no changes of its own (native), so export compares both trees',
+  )
   b.record('5 layers', `export of 100 changes from a ${files}-file image: generic tree walk`, 'ms', generic)
   b.record('5 layers', 'export: generic walk / change list', 'ratio', ratio)
   b.record('5 layers', 'export: size of the layer tar', 'bytes', size)
@@ -133,8 +151,13 @@ async function imageImport(b: Bench, scratch: string): Promise<void> {
   try {
     image = await makeBusyboxImage(dir)
   } catch (err) {
-    b.record('5 layers', 'busybox image import', 'ms', Object.fromEntries(b.drivers.map((d) => [d, null])),
-      `n/a: no busybox to build the image from (${(err as Error).message.split('\n')[0]}); apt-get install busybox-static`)
+    b.record(
+      '5 layers',
+      'busybox image import',
+      'ms',
+      Object.fromEntries(b.drivers.map((d) => [d, null])),
+      `n/a: no busybox to build the image from (${(err as Error).message.split('\n')[0]}); apt-get install busybox-static`,
+    )
     return
   }
   const archive = join(dir, 'busybox-oci.tar')
@@ -157,8 +180,13 @@ async function imageImport(b: Bench, scratch: string): Promise<void> {
     await sn.close()
     await b.discard(root)
   })
-  b.record('5 layers', 'busybox image import (2 gzip layers)', 'ms', ms,
-    "containerd columns: `ctr images import` of the same image as an OCI archive (one ctr process included)")
+  b.record(
+    '5 layers',
+    'busybox image import (2 gzip layers)',
+    'ms',
+    ms,
+    'containerd columns: `ctr images import` of the same image as an OCI archive (one ctr process included)',
+  )
   b.record('5 layers', 'busybox image import / GNU tar -xzf', 'ratio', ratioTo(ms, GNU_TAR))
 }
 

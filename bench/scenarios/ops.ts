@@ -63,8 +63,7 @@ export async function opsVsParentSize(b: Bench): Promise<void> {
       const hi = samples.get(`${op}@${large}`)![d]
       ratio[d] = hi.map((h, i) => h / lo[i])
     }
-    b.record('1 ops', `${op}: ${sizeLabel(large)} / ${sizeLabel(small)} parent`, 'ratio', ratio,
-      '1× is O(1); the size ratio is O(size)')
+    b.record('1 ops', `${op}: ${sizeLabel(large)} / ${sizeLabel(small)} parent`, 'ratio', ratio, '1× is O(1); the size ratio is O(size)')
   }
   for (const { root, sn } of stores.values()) {
     await sn.close()

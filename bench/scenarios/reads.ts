@@ -131,14 +131,21 @@ export async function reads(b: Bench): Promise<void> {
   const note = 'native copies the parent at every prepare, so its reads do not depend on depth (not built)'
   const put = (name: string, unit: 'MB/s' | 'ms', src: typeof seq) => {
     for (const depth of DEPTHS) {
-      b.record('4 reads', `${name}, depth ${depth}`, unit,
-        Object.fromEntries(b.drivers.map((d) => [d, src[d][depth]])), depth > 1 ? note : undefined)
+      b.record(
+        '4 reads',
+        `${name}, depth ${depth}`,
+        unit,
+        Object.fromEntries(b.drivers.map((d) => [d, src[d][depth]])),
+        depth > 1 ? note : undefined,
+      )
     }
-    const ratio = Object.fromEntries(b.drivers.map((d) => {
-      const deep = src[d][128]
-      const shallow = src[d][1]
-      return [d, deep && shallow ? [median(deep) / median(shallow)] : null]
-    }))
+    const ratio = Object.fromEntries(
+      b.drivers.map((d) => {
+        const deep = src[d][128]
+        const shallow = src[d][1]
+        return [d, deep && shallow ? [median(deep) / median(shallow)] : null]
+      }),
+    )
     b.record('4 reads', `${name}: depth 128 / depth 1`, 'ratio', ratio)
   }
   put(`sequential read of ${size / MiB} MiB`, 'MB/s', seq)

@@ -44,11 +44,13 @@ export async function smallWrite(b: Bench): Promise<void> {
       let prepared: number
       ;[prepared, sn] = await reopenCompacted(b, d, root, sn)
       const usageBefore = (await sn.usage(`child-${r}`)).size
-      const [ms] = await time(() => withFs(sn, `child-${r}`, async (fs) => {
-        const fh = await fs.open('/big', 'r+')
-        await fh.write(Buffer.from('!'), 0, 1, Math.floor(size / 2) + 12345)
-        await fh.close()
-      }))
+      const [ms] = await time(() =>
+        withFs(sn, `child-${r}`, async (fs) => {
+          const fh = await fs.open('/big', 'r+')
+          await fh.write(Buffer.from('!'), 0, 1, Math.floor(size / 2) + 12345)
+          await fh.close()
+        }),
+      )
       writeTime[d].push(ms)
       usage[d].push((await sn.usage(`child-${r}`)).size - usageBefore)
       let after: number
@@ -60,8 +62,13 @@ export async function smallWrite(b: Bench): Promise<void> {
     await b.discard(root)
     await settle()
   }
-  b.record('3 small write', `new bytes on disk: prepare + 1-byte write into a ${label} file`, 'bytes', withPrepare,
-    'the whole root, LevelDB compacted (its LOG and MANIFEST left out), before vs after')
+  b.record(
+    '3 small write',
+    `new bytes on disk: prepare + 1-byte write into a ${label} file`,
+    'bytes',
+    withPrepare,
+    'the whole root, LevelDB compacted (its LOG and MANIFEST left out), before vs after',
+  )
   b.record('3 small write', `new bytes on disk: the 1-byte write alone`, 'bytes', writeOnly)
   b.record('3 small write', 'usage() growth from the write', 'bytes', usage)
   b.record('3 small write', 'time of open + 1-byte write + close', 'ms', writeTime)

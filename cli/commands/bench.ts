@@ -8,7 +8,8 @@ export const bench: Command = {
   name: 'bench',
   summary: 'compare the drivers side by side for space and speed (npm start runs this)',
   usage: 'bench [--full] [--only SCENARIO]... [--driver-list a,b] [--rounds N] [--no-peer] [--out DIR]',
-  help: `Scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}. --full runs the large sizes (1 GiB parents and files).\n` +
+  help:
+    `Scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}. --full runs the large sizes (1 GiB parents and files).\n` +
     'Where containerd and ctr are installed, a private containerd runs beside strata as a peer (--no-peer skips it).\n' +
     'Results go to bench/results/ (JSON, Markdown, SVG) unless --out says otherwise.',
   options: {
@@ -29,7 +30,12 @@ export const bench: Command = {
     if (rounds !== undefined && !(Number.isInteger(rounds) && rounds > 0)) throw new UsageError('--rounds takes a positive number')
     const tty = ctx.showProgress
     await runBench({
-      drivers, full: Boolean(opts.full), only, rounds, out: opts.out as string | undefined, peer: !opts['no-peer'],
+      drivers,
+      full: Boolean(opts.full),
+      only,
+      rounds,
+      out: opts.out as string | undefined,
+      peer: !opts['no-peer'],
       print: (l) => ctx.print(l),
       progress: tty ? (msg) => ctx.err.write(`\r\x1b[2K${msg}`) : undefined,
     })

@@ -32,7 +32,8 @@ export const conformanceCommand: Command = {
   name: 'conformance',
   summary: 'run the conformance suite against a driver module (default export: make(root))',
   usage: 'conformance MODULE [--filter TEXT] [--crash-iterations N] [--deep N]...',
-  help: 'Prints one line per case and a closing "N passed, N failed"; exits 1 on any failure.\n' +
+  help:
+    'Prints one line per case and a closing "N passed, N failed"; exits 1 on any failure.\n' +
     'Content cases run through open() and, as root, through kernel mounts of mounts().',
   options: {
     filter: { type: 'string' },
@@ -62,11 +63,15 @@ export const conformanceCommand: Command = {
       },
     })
     if (ctx.json) {
-      ctx.printJson(report.results.map((r) => ({
-        id: r.id, status: r.outcome.status, ms: r.ms,
-        ...(r.outcome.status === 'failed' ? { error: r.outcome.error.message } : {}),
-        ...(r.outcome.status === 'skipped' ? { reason: r.outcome.reason } : {}),
-      })))
+      ctx.printJson(
+        report.results.map((r) => ({
+          id: r.id,
+          status: r.outcome.status,
+          ms: r.ms,
+          ...(r.outcome.status === 'failed' ? { error: r.outcome.error.message } : {}),
+          ...(r.outcome.status === 'skipped' ? { reason: r.outcome.reason } : {}),
+        })),
+      )
     } else {
       if (report.skipped > 0) ctx.print(`${report.skipped} skipped`)
       ctx.print(`${report.passed} passed, ${report.failed} failed`)

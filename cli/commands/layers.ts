@@ -1,11 +1,11 @@
 /** Layers and images: diff (export a layer), apply (import one), import (an image), images. */
 import { pipeline } from 'node:stream/promises'
-import { chainIds } from '../../core/digest.js'
+import { chainIds } from '../../layers/digest.js'
 import { FailedPreconditionError, isSnapshotterError } from '../../core/errors.js'
-import { importImage } from '../../core/imageimport.js'
-import { imagesOf } from '../../core/images.js'
-import { applyLayer } from '../../core/layerapply.js'
-import { exportDiff } from '../../core/layerexport.js'
+import { importImage } from '../../image/import.js'
+import { imagesOf } from '../../image/store.js'
+import { applyLayer } from '../../layers/apply.js'
+import { exportDiff } from '../../layers/export.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
 import type { Command } from '../command.js'
 import { UsageError } from '../command.js'
@@ -28,13 +28,14 @@ export const apply: Command = {
   name: 'apply',
   summary: 'apply an OCI layer tar (plain or gzip) from stdin to active snapshot KEY',
   usage: 'apply KEY < layer.tar',
-  help: 'Prints the layer\'s DiffID (sha256 of the uncompressed tar) and its size in bytes.',
+  help: "Prints the layer's DiffID (sha256 of the uncompressed tar) and its size in bytes.",
   args: [1, 1],
   async run(ctx, [key]) {
     if (process.stdin.isTTY) throw new UsageError('stdin is a terminal: give the layer tar on stdin (strata apply KEY < layer.tar)')
     const sn = await ctx.sn()
     const info = await sn.stat(key)
-    if (info.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${info.kind}: a layer applies only to an active snapshot`)
+    if (info.kind !== 'active')
+      throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${info.kind}: a layer applies only to an active snapshot`)
     const fs = await sn.open(key)
     try {
       const r = await applyLayer(fs, process.stdin)
@@ -50,7 +51,8 @@ export const importCommand: Command = {
   name: 'import',
   summary: 'import an image (OCI layout directory or docker-save archive) as committed layers',
   usage: 'import PATH [--tag TAG] [--ref REF]',
-  help: 'Each layer becomes a committed snapshot named by its ChainID; layers already present are reused.\n' +
+  help:
+    'Each layer becomes a committed snapshot named by its ChainID; layers already present are reused.\n' +
     '--ref picks one image of a layout or archive holding several; --tag names it in the store\n(default: its name in the source, else its config digest).',
   options: { tag: { type: 'string' }, ref: { type: 'string' } },
   args: [1, 1],
@@ -89,10 +91,20 @@ export const images: Command = {
     const recs = (await imagesOf(sn).list()).sort((a, b) => a.name.localeCompare(b.name))
     const rows = []
     for (const r of recs) {
-      rows.push({ tag: r.name, id: r.configDigest, layers: r.diffIds.length, size: await imageSize(sn, r.diffIds), chainId: r.chainId, created: new Date(r.created) })
+      rows.push({
+        tag: r.name,
+        id: r.configDigest,
+        layers: r.diffIds.length,
+        size: await imageSize(sn, r.diffIds),
+        chainId: r.chainId,
+        created: new Date(r.created),
+      })
     }
     if (ctx.json) return ctx.printJson(rows)
-    ctx.table(['TAG', 'ID', 'LAYERS', 'SIZE'], rows.map((r) => [r.tag, r.id.slice(7, 19), String(r.layers), humanBytes(r.size)]))
+    ctx.table(
+      ['TAG', 'ID', 'LAYERS', 'SIZE'],
+      rows.map((r) => [r.tag, r.id.slice(7, 19), String(r.layers), humanBytes(r.size)]),
+    )
   },
 }
 

@@ -1,7 +1,7 @@
 /** Housekeeping: cleanup and the consistency check. */
 import type { Command } from '../command.js'
 import type { Checkable } from '../../core/snapshotter.js'
-import { reapInterrupted } from '../runtime/reap.js'
+import { reapInterrupted } from '../../runtime/reap.js'
 
 export const cleanup: Command = {
   name: 'cleanup',
@@ -32,7 +32,9 @@ export const check: Command = {
     else {
       for (const p of report.problems) ctx.print(`missing: ${p}`)
       for (const id of report.orphans) ctx.print(`orphan: data of id ${id} has no record (strata cleanup removes it)`)
-      ctx.print(report.problems.length + report.orphans.length === 0 ? 'ok' : `${report.missing.length} missing, ${report.orphans.length} orphaned`)
+      ctx.print(
+        report.problems.length + report.orphans.length === 0 ? 'ok' : `${report.missing.length} missing, ${report.orphans.length} orphaned`,
+      )
     }
     return report.missing.length + report.orphans.length === 0 ? 0 : 1
   },

@@ -42,7 +42,10 @@ export const ls: Command = {
   async run(ctx, _args, opts) {
     const infos = await collect(ctx, (opts.filter as string[] | undefined) ?? [])
     if (ctx.json) return ctx.printJson(infos)
-    ctx.table(['KEY', 'PARENT', 'KIND'], infos.map((i) => [i.name, i.parent ?? '', i.kind]))
+    ctx.table(
+      ['KEY', 'PARENT', 'KIND'],
+      infos.map((i) => [i.name, i.parent ?? '', i.kind]),
+    )
   },
 }
 
@@ -94,7 +97,10 @@ export const usage: Command = {
     const rows: Array<{ key: string; size: number; inodes: number }> = []
     for (const key of names) rows.push({ key, ...(await sn.usage(key)) })
     if (ctx.json) return ctx.printJson(rows)
-    ctx.table(['KEY', 'SIZE', 'INODES'], rows.map((r) => [r.key, humanBytes(r.size), String(r.inodes)]))
+    ctx.table(
+      ['KEY', 'SIZE', 'INODES'],
+      rows.map((r) => [r.key, humanBytes(r.size), String(r.inodes)]),
+    )
   },
 }
 
@@ -170,7 +176,10 @@ export const label: Command = {
   args: [2, Infinity],
   async run(ctx, [key, ...pairs]) {
     const labels = parseLabels(pairs)
-    const info = await (await ctx.sn()).update({ name: key, labels }, Object.keys(labels).map((k) => `labels.${k}`))
+    const info = await (await ctx.sn()).update(
+      { name: key, labels },
+      Object.keys(labels).map((k) => `labels.${k}`),
+    )
     if (ctx.json) ctx.printJson(info)
     else for (const [k, v] of Object.entries(info.labels)) ctx.print(`${k}=${v}`)
   },

@@ -7,9 +7,7 @@ import { defineCases } from '../case.js'
 import { assert, collect, rejects } from '../assert.js'
 import { assertSameTree } from '../compare.js'
 import type { CaseContext } from '../context.js'
-import {
-  apply, chown, createDir, createFile, link, removeAll, rename, type Applier,
-} from '../fstest.js'
+import { apply, chown, createDir, createFile, link, removeAll, rename, type Applier } from '../fstest.js'
 import type { Info, Snapshotter } from '../../core/snapshotter.js'
 
 const GC = 'containerd.io/gc.root'
@@ -52,7 +50,10 @@ async function checkSnapshots(t: CaseContext, sn: Snapshotter, ...appliers: Appl
 }
 
 function assertBetween(d: Date, lo: number, hi: number, what: string): void {
-  assert.ok(d.getTime() >= lo && d.getTime() <= hi, `${what} ${d.toISOString()} is not within [${new Date(lo).toISOString()}, ${new Date(hi).toISOString()}]`)
+  assert.ok(
+    d.getTime() >= lo && d.getTime() <= hi,
+    `${what} ${d.toISOString()} is not within [${new Date(lo).toISOString()}, ${new Date(hi).toISOString()}]`,
+  )
 }
 
 async function basic(t: CaseContext): Promise<void> {
@@ -60,9 +61,7 @@ async function basic(t: CaseContext): Promise<void> {
   const preparing = `${t.work}/preparing`
   const mounts = await sn.prepare(preparing, undefined, gcOpt())
   assert.ok(mounts.length >= 1, 'prepare must return at least one mount')
-  const initial = apply(
-    createFile('/foo', 'foo\n', 0o777), createDir('/a', 0o755), createDir('/a/b', 0o755), createDir('/a/b/c', 0o755),
-  )
+  const initial = apply(createFile('/foo', 'foo\n', 0o777), createDir('/a', 0o755), createDir('/a/b', 0o755), createDir('/a/b/c', 0o755))
   await t.withFs(sn, preparing, initial)
 
   const committed = `${t.work}/committed`
@@ -92,7 +91,10 @@ async function basic(t: CaseContext): Promise<void> {
   assert.equal(nci.kind, 'committed')
   await rejects(sn.stat(next), 'ERR_NOT_FOUND')
 
-  const expected = new Map<string, Info>([[committed, si], [nextCommitted, nci]])
+  const expected = new Map<string, Info>([
+    [committed, si],
+    [nextCommitted, nci],
+  ])
   const walked = new Map((await collect(sn.walk())).map((i) => [i.name, i]))
   for (const [name, info] of expected) assert.deepStrictEqual(walked.get(name), info, `walk must report ${name} as stat does`)
 
@@ -177,8 +179,12 @@ async function update(t: CaseContext): Promise<void> {
   await sn.view('v2', undefined, gcOpt())
   const t2 = Date.now()
   const base: Array<[string, Info['kind'], string | undefined]> = [
-    ['c1', 'committed', undefined], ['c2', 'committed', 'c1'], ['a1', 'active', 'c2'],
-    ['a2', 'active', undefined], ['v1', 'view', 'c2'], ['v2', 'view', undefined],
+    ['c1', 'committed', undefined],
+    ['c2', 'committed', 'c1'],
+    ['a1', 'active', 'c2'],
+    ['a2', 'active', undefined],
+    ['v1', 'view', 'c2'],
+    ['v2', 'view', undefined],
   ]
   for (const [name, kind, parent] of base) {
     const st = await sn.stat(name)
@@ -245,7 +251,10 @@ async function walk(t: CaseContext): Promise<void> {
     [[`kind==active,labels."${GC}"==check-walk`], ['a-np', 'a', 'a-wl', 'a-np-wl']],
     [[`kind==view,labels."${GC}"==check-walk`], ['v', 'v-wl']],
     [[`kind==committed,labels."${GC}"==check-walk`], ['p', 'p-wl']],
-    [['name==p', 'name==a-np-wl'], ['p', 'a-np-wl']],
+    [
+      ['name==p', 'name==a-np-wl'],
+      ['p', 'a-np-wl'],
+    ],
     [['name==a-wl,labels.l'], ['a-wl']],
     [['parent==p'], ['a', 'v']],
     [[`parent!="",labels."${GC}"==check-walk`], ['a', 'v', 'a-wl', 'v-wl']],
@@ -265,12 +274,15 @@ async function nextSecond(): Promise<void> {
 async function layerFileUpdate(t: CaseContext): Promise<void> {
   const sn = await t.sn()
   const l1 = apply(
-    createDir('/etc', 0o700), createFile('/etc/hosts', 'mydomain 10.0.0.1', 0o644),
+    createDir('/etc', 0o700),
+    createFile('/etc/hosts', 'mydomain 10.0.0.1', 0o644),
     createFile('/etc/profile', 'PATH=/usr/bin', 0o644),
   )
   const l2 = apply(
-    createFile('/etc/hosts', 'mydomain 10.0.0.2', 0o644), createFile('/etc/profile', 'PATH=/usr/bin', 0o666),
-    createDir('/root', 0o700), createFile('/root/.bashrc', 'PATH=/usr/sbin:/usr/bin', 0o644),
+    createFile('/etc/hosts', 'mydomain 10.0.0.2', 0o644),
+    createFile('/etc/profile', 'PATH=/usr/bin', 0o666),
+    createDir('/root', 0o700),
+    createFile('/root/.bashrc', 'PATH=/usr/sbin:/usr/bin', 0o644),
   )
   for (let i = 0; i < 5; i++) {
     await checkSnapshots(t, sn, l1, l2)
@@ -279,30 +291,52 @@ async function layerFileUpdate(t: CaseContext): Promise<void> {
 }
 
 async function removeDirectoryInLowerLayer(t: CaseContext): Promise<void> {
-  await checkSnapshots(t, await t.sn(),
+  await checkSnapshots(
+    t,
+    await t.sn(),
     apply(createDir('/lib', 0o700), createFile('/lib/hidden', '', 0o644)),
     apply(removeAll('/lib'), createDir('/lib', 0o700), createFile('/lib/not-hidden', '', 0o644)),
-    apply(createFile('/lib/newfile', '', 0o644)))
+    apply(createFile('/lib/newfile', '', 0o644)),
+  )
 }
 
 async function chownCase(t: CaseContext): Promise<void> {
   t.requireRoot('chown to another user')
-  await checkSnapshots(t, await t.sn(),
-    apply(createDir('/opt', 0o700), createDir('/opt/a', 0o700), createDir('/opt/a/b', 0o700),
-      createFile('/opt/a/b/file.txt', 'hello', 0o644)),
-    apply(chown('/opt', 1, 1), chown('/opt/a', 1, 1), chown('/opt/a/b', 1, 1), chown('/opt/a/b/file.txt', 1, 1)))
+  await checkSnapshots(
+    t,
+    await t.sn(),
+    apply(
+      createDir('/opt', 0o700),
+      createDir('/opt/a', 0o700),
+      createDir('/opt/a/b', 0o700),
+      createFile('/opt/a/b/file.txt', 'hello', 0o644),
+    ),
+    apply(chown('/opt', 1, 1), chown('/opt/a', 1, 1), chown('/opt/a/b', 1, 1), chown('/opt/a/b/file.txt', 1, 1)),
+  )
 }
 
 async function directoryPermissionOnCommit(t: CaseContext): Promise<void> {
   t.requireRoot('chown to another user')
-  await checkSnapshots(t, await t.sn(),
+  await checkSnapshots(
+    t,
+    await t.sn(),
     apply(
-      createDir('/dir1', 0o700), createDir('/dir2', 0o700), createDir('/dir3', 0o700), createDir('/dir4', 0o700),
-      createFile('/dir4/f1', '...', 0o644), createDir('/dir5', 0o700), createFile('/dir5/f1', '...', 0o644),
-      chown('/dir1', 1, 1), chown('/dir2', 1, 1), chown('/dir3', 1, 1), chown('/dir5', 1, 1), chown('/dir5/f1', 1, 1),
+      createDir('/dir1', 0o700),
+      createDir('/dir2', 0o700),
+      createDir('/dir3', 0o700),
+      createDir('/dir4', 0o700),
+      createFile('/dir4/f1', '...', 0o644),
+      createDir('/dir5', 0o700),
+      createFile('/dir5/f1', '...', 0o644),
+      chown('/dir1', 1, 1),
+      chown('/dir2', 1, 1),
+      chown('/dir3', 1, 1),
+      chown('/dir5', 1, 1),
+      chown('/dir5/f1', 1, 1),
     ),
     apply(chown('/dir2', 0, 0), removeAll('/dir3'), chown('/dir4', 1, 1), chown('/dir4/f1', 1, 1)),
-    apply(createDir('/dir3', 0o700), chown('/dir3', 1, 1), removeAll('/dir5'), createDir('/dir5', 0o700), chown('/dir5', 1, 1)))
+    apply(createDir('/dir3', 0o700), chown('/dir3', 1, 1), removeAll('/dir5'), createDir('/dir5', 0o700), chown('/dir5', 1, 1)),
+  )
 }
 
 async function removeIntermediateSnapshot(t: CaseContext): Promise<void> {
@@ -325,18 +359,28 @@ async function removeIntermediateSnapshot(t: CaseContext): Promise<void> {
 }
 
 async function deletedFilesInChildSnapshot(t: CaseContext): Promise<void> {
-  await checkSnapshots(t, await t.sn(),
+  await checkSnapshots(
+    t,
+    await t.sn(),
     apply(createFile('/foo', 'foo\n', 0o777), createFile('/foobar', 'foobar\n', 0o777)),
     removeAll('/foobar'),
-    apply())
+    apply(),
+  )
 }
 
 async function moveFileFromLowerLayer(t: CaseContext): Promise<void> {
-  await checkSnapshots(t, await t.sn(),
-    apply(createDir('/dir1', 0o700), createFile('/dir1/f1', 'Hello', 0o644), createDir('dir2', 0o700),
-      createFile('dir2/f2', '...', 0o644)),
-    apply(createDir('/dir3', 0o700), createFile('/dir3/f1', 'Hello', 0o644), removeAll('/dir1'),
-      link('dir2/f2', 'dir3/f2'), removeAll('dir2/f2')))
+  await checkSnapshots(
+    t,
+    await t.sn(),
+    apply(createDir('/dir1', 0o700), createFile('/dir1/f1', 'Hello', 0o644), createDir('dir2', 0o700), createFile('dir2/f2', '...', 0o644)),
+    apply(
+      createDir('/dir3', 0o700),
+      createFile('/dir3/f1', 'Hello', 0o644),
+      removeAll('/dir1'),
+      link('dir2/f2', 'dir3/f2'),
+      removeAll('dir2/f2'),
+    ),
+  )
 }
 
 async function viewReadonly(t: CaseContext): Promise<void> {
@@ -395,14 +439,22 @@ async function rootPermission(t: CaseContext): Promise<void> {
 async function renameCase(t: CaseContext): Promise<void> {
   const sn = await t.sn()
   const dirRename = t.access === 'open' || t.capabilities(sn).renameLowerDirInMount
-  await checkSnapshots(t, sn,
-    apply(createDir('/dir1', 0o700), createDir('/somefiles', 0o700),
-      createFile('/somefiles/f1', 'was here first!', 0o644), createFile('/somefiles/f2', 'nothing interesting', 0o644)),
+  await checkSnapshots(
+    t,
+    sn,
+    apply(
+      createDir('/dir1', 0o700),
+      createDir('/somefiles', 0o700),
+      createFile('/somefiles/f1', 'was here first!', 0o644),
+      createFile('/somefiles/f2', 'nothing interesting', 0o644),
+    ),
     apply(
       ...(dirRename ? [rename('/dir1', '/dir2')] : []),
       createFile('/somefiles/f1-overwrite', 'new content 1', 0o644),
       rename('/somefiles/f1-overwrite', '/somefiles/f1'),
-      rename('/somefiles/f2', '/somefiles/f3')))
+      rename('/somefiles/f2', '/somefiles/f3'),
+    ),
+  )
 }
 
 /**
@@ -415,8 +467,11 @@ export async function layersMount(t: CaseContext, depth: number, checkAll = 128)
   const sn = await t.sn()
   const flat = await t.scratch('flat')
   const base = apply(
-    createFile('/bottom', 'way at the bottom\n', 0o777), createFile('/overwriteme', 'FIRST!\n', 0o777),
-    createDir('/addhere', 0o755), createDir('/onlyme', 0o755), createFile('/onlyme/bottom', 'bye!\n', 0o777),
+    createFile('/bottom', 'way at the bottom\n', 0o777),
+    createFile('/overwriteme', 'FIRST!\n', 0o777),
+    createDir('/addhere', 0o755),
+    createDir('/onlyme', 0o755),
+    createFile('/onlyme/bottom', 'bye!\n', 0o777),
   )
   await base(flat)
   let parent = `${t.work}/layer-0`
@@ -427,8 +482,11 @@ export async function layersMount(t: CaseContext, depth: number, checkAll = 128)
     const key = `${t.work}/prepare-layer-${i}`
     await sn.prepare(key, parent, gcOpt())
     const layer = apply(
-      createFile('/overwriteme', `${i} WAS HERE!\n`, 0o777), createFile(`/addhere/file-${i}`, 'same\n', 0o755),
-      removeAll('/onlyme'), createDir('/onlyme', 0o755), createFile(`/onlyme/file-${i}`, 'only me!\n', 0o777),
+      createFile('/overwriteme', `${i} WAS HERE!\n`, 0o777),
+      createFile(`/addhere/file-${i}`, 'same\n', 0o755),
+      removeAll('/onlyme'),
+      createDir('/onlyme', 0o755),
+      createFile(`/onlyme/file-${i}`, 'only me!\n', 0o777),
     )
     const full = depth <= checkAll || i < 4 || i % 50 === 0 || i === depth - 1
     await t.withFs(sn, key, async (fs) => {

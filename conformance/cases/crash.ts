@@ -28,7 +28,11 @@ async function runAndKill(t: CaseContext, seed: number, delayMs: number): Promis
       if (out.includes('ready')) resolve()
     })
     child.on('close', () => {
-      done.then((r) => reject(new Error(`the crash child ended before it was ready (code ${r.code}, signal ${r.signal}): ${r.stderr.slice(0, 2000)}`)), reject)
+      done.then(
+        (r) =>
+          reject(new Error(`the crash child ended before it was ready (code ${r.code}, signal ${r.signal}): ${r.stderr.slice(0, 2000)}`)),
+        reject,
+      )
     })
   })
   await new Promise((r) => setTimeout(r, delayMs))

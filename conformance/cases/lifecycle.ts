@@ -77,9 +77,16 @@ export const lifecycleCases = defineCases('lifecycle', [
       await sn.prepare('a', 'b')
       await sn.close()
       const calls: Array<() => Promise<unknown>> = [
-        () => sn.stat('a'), () => sn.update({ name: 'a', labels: {} }), () => sn.usage('a'), () => sn.mounts('a'),
-        () => sn.prepare('n'), () => sn.view('n'), () => sn.commit('c', 'a'), () => sn.remove('a'),
-        () => collect(sn.walk()), () => sn.cleanup(),
+        () => sn.stat('a'),
+        () => sn.update({ name: 'a', labels: {} }),
+        () => sn.usage('a'),
+        () => sn.mounts('a'),
+        () => sn.prepare('n'),
+        () => sn.view('n'),
+        () => sn.commit('c', 'a'),
+        () => sn.remove('a'),
+        () => collect(sn.walk()),
+        () => sn.cleanup(),
       ]
       if (typeof sn.open === 'function') calls.push(() => sn.open('a'))
       for (const call of calls) await rejects(call(), 'ERR_UNAVAILABLE')
@@ -225,8 +232,11 @@ export const lifecycleCases = defineCases('lifecycle', [
     run: async (t) => {
       const sn = await t.sn()
       const layer = apply(
-        createDir('/usr/bin', 0o755), createFile('/usr/bin/tool', 'binary', 0o4755),
-        link('/usr/bin/tool', '/usr/bin/alias'), symlink('/usr/bin/tool', '/abs-link'), symlink('../..', '/usr/bin/up'),
+        createDir('/usr/bin', 0o755),
+        createFile('/usr/bin/tool', 'binary', 0o4755),
+        link('/usr/bin/tool', '/usr/bin/alias'),
+        symlink('/usr/bin/tool', '/abs-link'),
+        symlink('../..', '/usr/bin/up'),
         createDir('/tmp', 0o1777),
       )
       await sn.prepare('h-a')

@@ -157,7 +157,10 @@ export const ruleCases = defineCases('rules', [
       for (const make of [
         () => sn.prepare('c', 'p'),
         () => sn.view('c', 'p'),
-        async () => { await sn.prepare('c-a', 'p'); await sn.commit('c', 'c-a') },
+        async () => {
+          await sn.prepare('c-a', 'p')
+          await sn.commit('c', 'c-a')
+        },
       ]) {
         await make()
         await failsCleanly(sn, () => sn.remove('p'), 'ERR_FAILED_PRECONDITION', 'remove')
@@ -311,13 +314,23 @@ export const ruleCases = defineCases('rules', [
       const bad: unknown[] = ['', 'a\0b', 'a'.repeat(4097), '日'.repeat(1366), 42, null]
       for (const k of bad as string[]) {
         const calls: Array<() => Promise<unknown>> = [
-          () => sn.prepare(k), () => sn.view(k), () => sn.commit(k, 'act'),
-          () => sn.commit('ok', k), () => sn.remove(k), () => sn.stat(k), () => sn.mounts(k), () => sn.usage(k),
+          () => sn.prepare(k),
+          () => sn.view(k),
+          () => sn.commit(k, 'act'),
+          () => sn.commit('ok', k),
+          () => sn.remove(k),
+          () => sn.stat(k),
+          () => sn.mounts(k),
+          () => sn.usage(k),
           () => sn.update({ name: k, labels: {} }),
         ]
         if (typeof sn.open === 'function') calls.push(() => sn.open(k))
         // An empty parent means "no parent", as in containerd.
-        if (k !== '') calls.push(() => sn.prepare('ok', k), () => sn.view('ok', k))
+        if (k !== '')
+          calls.push(
+            () => sn.prepare('ok', k),
+            () => sn.view('ok', k),
+          )
         for (const call of calls) await failsCleanly(sn, call, 'ERR_INVALID_ARGUMENT')
       }
     },
@@ -385,7 +398,11 @@ export const ruleCases = defineCases('rules', [
           return sn.open(key)
         })()
         const [ended, opened] = await Promise.allSettled([end, late])
-        assert.equal(ended.status, 'fulfilled', `commit/remove of ${key} failed: ${ended.status === 'rejected' ? String(ended.reason) : ''}`)
+        assert.equal(
+          ended.status,
+          'fulfilled',
+          `commit/remove of ${key} failed: ${ended.status === 'rejected' ? String(ended.reason) : ''}`,
+        )
         if (opened.status === 'fulfilled') {
           const fs = opened.value
           let wrote = true

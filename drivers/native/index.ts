@@ -9,11 +9,11 @@
 import { mkdir, readdir, rename, stat, chmod } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Backend, SnapshotRef } from '../../core/backend.js'
-import { copyTree } from '../../core/copytree.js'
-import { DirFs } from '../../core/dirfs.js'
-import { diskUsage } from '../../core/diskusage.js'
-import { removeTree } from '../../core/removetree.js'
-import { openBackedSnapshotter } from '../../core/snapshots.js'
+import { copyTree } from '../../fs/copytree.js'
+import { DirFs } from '../../fs/dirfs.js'
+import { diskUsage } from '../../fs/diskusage.js'
+import { removeTree } from '../../fs/removetree.js'
+import { openBackedSnapshotter } from '../../core/backed.js'
 import type { Capabilities, Mount, SnapshotFs, Snapshotter, Usage } from '../../core/snapshotter.js'
 import type { Store } from '../../core/store.js'
 
@@ -103,5 +103,5 @@ class NativeBackend implements Backend {
 }
 
 export async function createNativeSnapshotter(root: string, _options: NativeOptions = {}): Promise<Snapshotter> {
-  return openBackedSnapshotter({ root, driver: 'native', backend: (store) => new NativeBackend(store).init() })
+  return openBackedSnapshotter({ root, driver: 'native', backend: (store) => new NativeBackend(store).init(), store: { removeTree } })
 }

@@ -41,7 +41,7 @@ async function names(dir: string): Promise<string[]> {
 interface Walk {
   diff: string
   /** The parent's tree (its diff, or its read-only overlay mount), if it has one. */
-  lower?: string
+  lower?: string | undefined
   opaque: Set<string>
 }
 

@@ -11,7 +11,8 @@
  */
 import { resolve } from 'node:path'
 import { InvalidArgumentError } from '../../core/errors.js'
-import { openBackedSnapshotter } from '../../core/snapshots.js'
+import { openBackedSnapshotter } from '../../core/backed.js'
+import { removeTree } from '../../fs/removetree.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
 import { OverlayBackend } from './backend.js'
 
@@ -27,8 +28,14 @@ export async function createOverlaySnapshotter(root: string, _options: OverlayOp
   if (typeof root !== 'string' || root.length === 0) throw new InvalidArgumentError('root must be a non-empty path')
   const abs = resolve(root)
   if (UNSAFE_IN_OPTIONS.test(abs)) {
-    throw new InvalidArgumentError(`overlay root ${JSON.stringify(abs)} holds a character that would split its mount options (, : \\ " or a newline)`)
+    throw new InvalidArgumentError(
+      `overlay root ${JSON.stringify(abs)} holds a character that would split its mount options (, : \\ " or a newline)`,
+    )
   }
-  return openBackedSnapshotter({ root: abs, driver: 'overlay', backend: (store) => new OverlayBackend(store).init() })
+  return openBackedSnapshotter({
+    root: abs,
+    driver: 'overlay',
+    backend: (store) => new OverlayBackend(store).init(),
+    store: { removeTree },
+  })
 }
-

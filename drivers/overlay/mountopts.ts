@@ -11,7 +11,7 @@
  *
  * Lower layers are named through the `l/<short>` links, as Docker does. The
  * absolute option string of a deep chain is longer than the page mount(2)
- * copies; `core/mount.ts` (`fitOptions`) rewrites it relative to the overlay
+ * copies; `fs/mount.ts` (`fitOptions`) rewrites it relative to the overlay
  * home and mounts from there, where each lower costs `l/` + its short name +
  * ':'. At 500 lowers the whole string is 2.5 KB for the first ids and 4 093
  * bytes (of 4 095) for ids just below 36^5 ≈ 60 million; from there on short
@@ -47,9 +47,7 @@ export function snapshotMounts(layout: Layout, ref: SnapshotRef, extra: string[]
 }
 
 /** How `open(key)` reaches a snapshot's files: a directory as it is, or an overlay mounted on merged/. */
-export type OpenPlan =
-  | { kind: 'dir'; dir: string; readOnly: boolean }
-  | { kind: 'mount'; mount: Mount; readOnly: boolean }
+export type OpenPlan = { kind: 'dir'; dir: string; readOnly: boolean } | { kind: 'mount'; mount: Mount; readOnly: boolean }
 
 export function openPlan(layout: Layout, ref: SnapshotRef, extra: string[]): OpenPlan {
   const { id, parentIds } = ref
@@ -62,7 +60,11 @@ export function openPlan(layout: Layout, ref: SnapshotRef, extra: string[]): Ope
   if (parentIds.length === 0) return { kind: 'dir', dir: layout.diff(id), readOnly }
   if (parentIds.length + 1 <= MAX_LOWERS) {
     // Docker's read-only layer mount: its own diff on top of its lowers, no upper.
-    return { kind: 'mount', mount: overlay([`lowerdir=${[layout.diff(id), ...parentIds.map((p) => layout.link(p))].join(':')}`, ...extra]), readOnly }
+    return {
+      kind: 'mount',
+      mount: overlay([`lowerdir=${[layout.diff(id), ...parentIds.map((p) => layout.link(p))].join(':')}`, ...extra]),
+      readOnly,
+    }
   }
   // One layer too many for lowers alone: its diff as the upper of a read-only mount.
   return {

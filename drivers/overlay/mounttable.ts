@@ -6,7 +6,7 @@
  * side by side.
  */
 import { mkdir, rmdir } from 'node:fs/promises'
-import { mountAll, unmount } from '../../core/mount.js'
+import { mountAll, unmount } from '../../fs/mount.js'
 import type { Mount } from '../../core/snapshotter.js'
 
 export class MountTable {

@@ -14,7 +14,7 @@ const run = promisify(execFile)
 export const OPAQUE_XATTR = 'trusted.overlay.opaque'
 
 /** getfattr prints a name's non-printable bytes and backslashes as \ooo. */
-function unescape(raw: Buffer): string {
+function unescapeGetfattr(raw: Buffer): string {
   const bytes: number[] = []
   for (let i = 0; i < raw.length; i++) {
     const oct = raw[i] === 0x5c ? /^[0-7]{3}$/.exec(raw.subarray(i + 1, i + 4).toString('latin1')) : null
@@ -39,7 +39,7 @@ export function parseOpaqueDump(out: Buffer): string[] {
     const line = out.subarray(start, end)
     start = end + 1
     const text = line.toString('latin1')
-    if (text.startsWith('# file: ')) file = unescape(line.subarray('# file: '.length))
+    if (text.startsWith('# file: ')) file = unescapeGetfattr(line.subarray('# file: '.length))
     else if (file !== undefined && text === `${OPAQUE_XATTR}="y"`) found.push(file)
   }
   return found

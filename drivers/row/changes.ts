@@ -28,9 +28,7 @@ function expand(r: NodeReader, stack: Pending[]): void {
 }
 
 /** Calls `emit` for every item that differs between two trees (absent on one side: undefined). */
-export function diffTrees(
-  r: NodeReader, a: Ptr | undefined, b: Ptr, emit: (key: Buffer, before?: Buffer, after?: Buffer) => void,
-): void {
+export function diffTrees(r: NodeReader, a: Ptr | undefined, b: Ptr, emit: (key: Buffer, before?: Buffer, after?: Buffer) => void): void {
   const A: Pending[] = a === undefined ? [] : [{ level: r.node(a).level, g: a.g, s: a.s }]
   const B: Pending[] = [{ level: r.node(b).level, g: b.g, s: b.s }]
   while (A.length > 0 || B.length > 0) {
@@ -68,9 +66,17 @@ export function diffTrees(
 
 /** What a layer records of an inode: link counts and bookkeeping are not changes. */
 function sameContent(a: Inode, b: Inode): boolean {
-  return a.type === b.type && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.size === b.size
-    && a.mtimeMs === b.mtimeMs && a.rdev === b.rdev && a.target === b.target
-    && (a.data === undefined ? b.data === undefined : b.data !== undefined && a.data.equals(b.data))
+  return (
+    a.type === b.type &&
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    a.size === b.size &&
+    a.mtimeMs === b.mtimeMs &&
+    a.rdev === b.rdev &&
+    a.target === b.target &&
+    (a.data === undefined ? b.data === undefined : b.data !== undefined && a.data.equals(b.data))
+  )
 }
 
 /** The changes of the tree at `after` against the tree at `before` (none: everything is added). */
@@ -134,7 +140,10 @@ export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr
 
 function namesOf(map: Map<number, Set<string>>, dir: number): Set<string> {
   let names = map.get(dir)
-  if (!names) map.set(dir, (names = new Set()))
+  if (!names) {
+    names = new Set()
+    map.set(dir, names)
+  }
   return names
 }
 

@@ -5,7 +5,7 @@
  * write, 'r+' does both, and 'a' always writes at the end.
  */
 import { posixError } from '../../core/errors.js'
-import { checkHandle, checkIoArgs, checkLength } from '../../core/fspath.js'
+import { checkHandle, checkIoArgs, checkLength } from '../../fs/path.js'
 import type { FileHandle, FileStat, OpenFlags } from '../../core/snapshotter.js'
 import type { Edit } from './edit.js'
 import { readAt, truncateTo, writeAt } from './filedata.js'

@@ -11,7 +11,7 @@ import { Prefix, gcKey, genRange, prefixRange, snapKey } from './keys.js'
 import type { RowDb } from './nodestore.js'
 
 /** classic-level's option for iterators over 64 KiB values: fill each native round trip. */
-export const LARGE_VALUES = { highWaterMarkBytes: 4 << 20 } as {}
+export const LARGE_VALUES: Record<string, unknown> = { highWaterMarkBytes: 4 << 20 }
 
 export async function freeGeneration(store: Store, db: RowDb, id: number): Promise<void> {
   for (const prefix of [Prefix.Node, Prefix.Block]) {
@@ -45,10 +45,20 @@ export async function countKeys(db: RowDb): Promise<RowKeyCounts> {
   const c: RowKeyCounts = { snapshots: 0, pendingRemovals: 0, nodes: 0, nodeBytes: 0, blocks: 0, blockBytes: 0 }
   for await (const [k, v] of db.iterator(LARGE_VALUES)) {
     switch (k[0]) {
-      case Prefix.Snap: c.snapshots++; break
-      case Prefix.Gc: c.pendingRemovals++; break
-      case Prefix.Node: c.nodes++; c.nodeBytes += v.length; break
-      case Prefix.Block: c.blocks++; c.blockBytes += v.length; break
+      case Prefix.Snap:
+        c.snapshots++
+        break
+      case Prefix.Gc:
+        c.pendingRemovals++
+        break
+      case Prefix.Node:
+        c.nodes++
+        c.nodeBytes += v.length
+        break
+      case Prefix.Block:
+        c.blocks++
+        c.blockBytes += v.length
+        break
     }
   }
   return c

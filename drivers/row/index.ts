@@ -11,7 +11,7 @@
  *   <root>/meta   LevelDB; the driver's sublevel `row` holds everything (see keys.ts)
  */
 import { InvalidArgumentError } from '../../core/errors.js'
-import { openBackedSnapshotter } from '../../core/snapshots.js'
+import { openBackedSnapshotter } from '../../core/backed.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
 import { Store } from '../../core/store.js'
 import { RowBackend, rowDb, MOUNT_TYPE } from './backend.js'
@@ -69,11 +69,29 @@ function parseOptions(options: unknown): Parsed {
     }
   }
   const isPow2 = (n: number): boolean => (n & (n - 1)) === 0
-  const blockSize = intOption(o, 'blockSize', 64 * KiB, (n) => n >= 4 * KiB && n <= 1024 * KiB && isPow2(n), 'a power of two from 4096 to 1048576')
+  const blockSize = intOption(
+    o,
+    'blockSize',
+    64 * KiB,
+    (n) => n >= 4 * KiB && n <= 1024 * KiB && isPow2(n),
+    'a power of two from 4096 to 1048576',
+  )
   const nodeBytes = intOption(o, 'nodeBytes', 4 * KiB, (n) => n >= 1 * KiB && n <= 64 * KiB, 'from 1024 to 65536')
-  const inlineMax = intOption(o, 'inlineBytes', Math.min(2 * KiB, nodeBytes / 2), (n) => n >= 0 && n <= nodeBytes / 2 && n < blockSize, 'from 0 to half of nodeBytes')
+  const inlineMax = intOption(
+    o,
+    'inlineBytes',
+    Math.min(2 * KiB, nodeBytes / 2),
+    (n) => n >= 0 && n <= nodeBytes / 2 && n < blockSize,
+    'from 0 to half of nodeBytes',
+  )
   const cacheNodes = intOption(o, 'cacheNodes', 4096, (n) => n >= 16, 'at least 16')
-  const writeBufferSize = intOption(o, 'writeBufferSize', 64 * KiB * KiB, (n) => n >= 1 * KiB * KiB && n <= 1024 * KiB * KiB, 'from 1 MiB to 1 GiB')
+  const writeBufferSize = intOption(
+    o,
+    'writeBufferSize',
+    64 * KiB * KiB,
+    (n) => n >= 1 * KiB * KiB && n <= 1024 * KiB * KiB,
+    'from 1 MiB to 1 GiB',
+  )
   return { format: { blockSize, nodeBytes, inlineMax }, cacheNodes, writeBufferSize, blockSizeGiven: o.blockSize !== undefined }
 }
 
@@ -81,13 +99,18 @@ function parseOptions(options: unknown): Parsed {
 async function settleFormat(store: Store, db: RowDb, format: Format, blockSizeGiven: boolean): Promise<Format> {
   const stored = await db.get(formatKey)
   if (stored === undefined) {
-    await store.transaction().put(db, formatKey, packValue([FORMAT_VERSION, format.blockSize])).write({ sync: true })
+    await store
+      .transaction()
+      .put(db, formatKey, packValue([FORMAT_VERSION, format.blockSize]))
+      .write({ sync: true })
     return format
   }
   const [version, blockSize] = unpackValue<[number, number]>(stored)
   if (version !== FORMAT_VERSION) throw new InvalidArgumentError(`row store format ${version} is not supported (this is ${FORMAT_VERSION})`)
   if (blockSizeGiven && blockSize !== format.blockSize) {
-    throw new InvalidArgumentError(`row store uses ${blockSize}-byte blocks, not ${format.blockSize}: the block size is fixed when a store is created`)
+    throw new InvalidArgumentError(
+      `row store uses ${blockSize}-byte blocks, not ${format.blockSize}: the block size is fixed when a store is created`,
+    )
   }
   return { ...format, blockSize, inlineMax: Math.min(format.inlineMax, blockSize - 1) }
 }

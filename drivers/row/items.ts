@@ -32,8 +32,17 @@ export interface Inode {
 
 export function encodeInode(i: Inode): Buffer {
   return packValue([
-    TYPES.indexOf(i.type), i.mode, i.uid, i.gid, i.size, i.nlink, i.mtimeMs, i.gen, i.rdev,
-    i.target ?? null, i.data ?? null,
+    TYPES.indexOf(i.type),
+    i.mode,
+    i.uid,
+    i.gid,
+    i.size,
+    i.nlink,
+    i.mtimeMs,
+    i.gen,
+    i.rdev,
+    i.target ?? null,
+    i.data ?? null,
   ])
 }
 

@@ -97,10 +97,14 @@ export function parseItemKey(k: Buffer): ParsedItem {
   const ino = readU64(k, 0)
   const type = k[8] as ItemType
   switch (type) {
-    case ItemType.Dirent: return { ino, type, name: k.toString('utf8', 9) }
-    case ItemType.Backref: return { ino, type, parent: readU64(k, 9), name: k.toString('utf8', 17) }
-    case ItemType.Block: return { ino, type, idx: readU64(k, 9) }
-    default: return { ino, type }
+    case ItemType.Dirent:
+      return { ino, type, name: k.toString('utf8', 9) }
+    case ItemType.Backref:
+      return { ino, type, parent: readU64(k, 9), name: k.toString('utf8', 17) }
+    case ItemType.Block:
+      return { ino, type, idx: readU64(k, 9) }
+    default:
+      return { ino, type }
   }
 }
 

@@ -9,12 +9,19 @@
  */
 import type { FileType } from '../../core/snapshotter.js'
 import {
-  type Dirent, type Inode, type ItemEdit, type Items, NO_VALUE, ROOT_INO, decodeBlockPtr, decodeDirent, decodeInode,
-  encodeDirent, encodeInode,
+  type Dirent,
+  type Inode,
+  type ItemEdit,
+  type Items,
+  NO_VALUE,
+  ROOT_INO,
+  decodeBlockPtr,
+  decodeDirent,
+  decodeInode,
+  encodeDirent,
+  encodeInode,
 } from './items.js'
-import {
-  ItemType, backrefKey, direntKey, direntName, inodeKey, inodeRange, itemType, readU64, typeRange,
-} from './keys.js'
+import { ItemType, backrefKey, direntKey, direntName, inodeKey, inodeRange, itemType, readU64, typeRange } from './keys.js'
 
 export { ROOT_INO }
 
@@ -96,8 +103,15 @@ export interface Link {
 export function createInode(e: ItemEdit, at: { dir: number; name: string }, spec: NewInode): [number, Inode] {
   const ino = e.allocIno()
   const inode: Inode = {
-    type: spec.type, mode: spec.mode & 0o7777, uid: spec.uid, gid: spec.gid, size: spec.size ?? 0,
-    nlink: spec.type === 'dir' ? 2 : 1, mtimeMs: spec.mtimeMs, rdev: spec.rdev ?? 0, gen: -1,
+    type: spec.type,
+    mode: spec.mode & 0o7777,
+    uid: spec.uid,
+    gid: spec.gid,
+    size: spec.size ?? 0,
+    nlink: spec.type === 'dir' ? 2 : 1,
+    mtimeMs: spec.mtimeMs,
+    rdev: spec.rdev ?? 0,
+    gen: -1,
   }
   if (spec.target !== undefined) inode.target = spec.target
   if (spec.type === 'file') inode.data = Buffer.alloc(0)
@@ -130,7 +144,10 @@ function touchDir(e: ItemEdit, dir: number, nlinkDelta: number, nowMs: number): 
 /** Drops one link of a non-directory; the inode goes with its last link. */
 export function dropLink(e: ItemEdit, ino: number): void {
   const i = mustInode(e, ino)
-  if (i.nlink <= 1) return deleteInode(e, ino)
+  if (i.nlink <= 1) {
+    deleteInode(e, ino)
+    return
+  }
   i.nlink--
   putInode(e, ino, i)
 }

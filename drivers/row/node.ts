@@ -65,7 +65,13 @@ export function emptyNode(g: number, s: number, level: number): Node {
 /** A copy that can be changed without touching `n` (arrays copied, buffers shared). */
 export function cloneNode(n: Node, g: number, s: number): Node {
   return {
-    g, s, level: n.level, keys: n.keys.slice(), vals: n.vals.slice(), kids: n.kids.slice(), bytes: n.bytes,
+    g,
+    s,
+    level: n.level,
+    keys: n.keys.slice(),
+    vals: n.vals.slice(),
+    kids: n.kids.slice(),
+    bytes: n.bytes,
     stored: g === n.g && s === n.s ? n.stored : 0,
   }
 }
@@ -77,8 +83,14 @@ export function encodeNode(n: Node): Buffer {
 export function decodeNode(g: number, s: number, buf: Buffer): Node {
   const [level, keys, rest] = packr.unpack(buf) as [number, Buffer[], Buffer[] | number[]]
   const n: Node = {
-    g, s, level, keys, vals: level === 0 ? (rest as Buffer[]) : [], kids: level === 0 ? [] : (rest as number[]),
-    bytes: 0, stored: buf.length,
+    g,
+    s,
+    level,
+    keys,
+    vals: level === 0 ? (rest as Buffer[]) : [],
+    kids: level === 0 ? [] : (rest as number[]),
+    bytes: 0,
+    stored: buf.length,
   }
   n.bytes = measure(n)
   return n

@@ -5,7 +5,7 @@
  * targets from its root), ELOOP after 40 links.
  */
 import { posixError, type PosixCode } from '../../core/errors.js'
-import { splitPath } from '../../core/fspath.js'
+import { splitPath } from '../../fs/path.js'
 import type { Inode, Items } from './items.js'
 import { ROOT_INO, getInode, lookup, mustInode } from './namespace.js'
 
@@ -14,7 +14,7 @@ const MAX_SYMLINKS = 40
 export interface Resolved {
   /** The entry's inode number, when it exists. */
   ino?: number
-  inode?: Inode
+  inode?: Inode | undefined
   /** The directory holding it (the root for the root itself). */
   dir: number
   /** Its name in that directory; '' for the root. */

@@ -1,19 +1,17 @@
 /**
  * SnapshotFs over a snapshot's tree, with DirFs's behaviour: the same
- * argument checks (core/fspath.ts), the same POSIX codes in the same order,
+ * argument checks (fs/path.ts), the same POSIX codes in the same order,
  * modes applied exactly (no umask), lchown semantics, readdir sorted. Each
  * operation is one batch; a large write is a few, one slice of blocks each.
  */
 import { posixError, type PosixError } from '../../core/errors.js'
-import { checkMode, checkOwner, checkTime, checkLength, splitPath } from '../../core/fspath.js'
+import { checkMode, checkOwner, checkTime, checkLength, splitPath } from '../../fs/path.js'
 import type { FileHandle, FileStat, OpenFlags, SnapshotFs } from '../../core/snapshotter.js'
 import type { Edit } from './edit.js'
 import { readAll, truncateTo, writeAt } from './filedata.js'
 import { RowFileHandle, statOf, stepBytes, writeData } from './filehandle.js'
 import type { Inode, Items } from './items.js'
-import {
-  addEntry, createInode, entries, isEmptyDir, mustInode, putInode, removeEntry, removeSubtree, type NewInode,
-} from './namespace.js'
+import { addEntry, createInode, entries, isEmptyDir, mustInode, putInode, removeEntry, removeSubtree, type NewInode } from './namespace.js'
 import { existing, named, resolve, type Resolved } from './resolve.js'
 import type { Snap } from './snap.js'
 
@@ -68,7 +66,9 @@ export class RowFs implements SnapshotFs {
     return this.#read((t) => {
       const r = existing(t, 'scandir', p, true)
       if (r.inode.type !== 'dir') throw posixError('ENOTDIR', 'scandir', p)
-      return entries(t, r.ino).map(([name]) => name).sort()
+      return entries(t, r.ino)
+        .map(([name]) => name)
+        .sort()
     })
   }
 
@@ -116,19 +116,21 @@ export class RowFs implements SnapshotFs {
       if (r.ino !== undefined && flags === 'wx') throw posixError('EEXIST', 'open', p)
       if (r.ino === undefined && (flags === 'r' || flags === 'r+')) throw posixError('ENOENT', 'open', p)
     }
-    const ino = flags === 'r' || flags === 'r+'
-      ? await this.#read((t) => {
-        const r = resolve(t, 'open', p, true)
-        check(r)
-        return r.ino!
-      })
-      : await this.#write((e) => {
-        const r = resolve(e, 'open', p, true)
-        check(r)
-        if (r.ino === undefined) return this.#create(e, r, { type: 'file', mode })
-        if (flags === 'w' && r.inode!.type === 'file' && r.inode!.size > 0) truncateTo(e, { ino: r.ino, inode: r.inode! }, { len: 0, now: Date.now() })
-        return r.ino
-      })
+    const ino =
+      flags === 'r' || flags === 'r+'
+        ? await this.#read((t) => {
+            const r = resolve(t, 'open', p, true)
+            check(r)
+            return r.ino!
+          })
+        : await this.#write((e) => {
+            const r = resolve(e, 'open', p, true)
+            check(r)
+            if (r.ino === undefined) return this.#create(e, r, { type: 'file', mode })
+            if (flags === 'w' && r.inode!.type === 'file' && r.inode!.size > 0)
+              truncateTo(e, { ino: r.ino, inode: r.inode! }, { len: 0, now: Date.now() })
+            return r.ino
+          })
     const fh = new RowFileHandle(this.#snap, ino, p, flags, () => this.#handles.delete(fh))
     this.#handles.add(fh)
     return fh
@@ -205,29 +207,31 @@ export class RowFs implements SnapshotFs {
 
   async rename(from: string, to: string): Promise<void> {
     this.#usable('rename', from, true)
-    await this.#write((e) => withDest('rename', from, to, () => {
-      const fail = (code: 'ENOENT' | 'EINVAL' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY'): never => {
-        throw posixError(code, 'rename', from, to)
-      }
-      const a = named(e, 'rename', from, 'EBUSY')
-      const b = named(e, 'rename', to, 'EBUSY')
-      if (a.ino === undefined) return fail('ENOENT')
-      if (a.dir === b.dir && a.name === b.name) return
-      const type = a.inode!.type
-      if (type === 'dir' && (b.dirs.includes(a.ino) || b.dir === a.ino)) fail('EINVAL')
-      const now = Date.now()
-      if (b.ino !== undefined) {
-        const btype = b.inode!.type
-        if (type === 'dir' && btype !== 'dir') fail('ENOTDIR')
-        if (type !== 'dir' && btype === 'dir') fail('EISDIR')
-        // Two links of one inode: rename(2) does nothing.
-        if (b.ino === a.ino) return
-        if (btype === 'dir' && !isEmptyDir(e, b.ino)) fail('ENOTEMPTY')
-        removeSubtree(e, { dir: b.dir, name: b.name, ino: b.ino, type: btype }, now)
-      }
-      removeEntry(e, { dir: a.dir, name: a.name, ino: a.ino, type }, now)
-      addEntry(e, { dir: b.dir, name: b.name, ino: a.ino, type }, now)
-    }))
+    await this.#write((e) =>
+      withDest('rename', from, to, () => {
+        const fail = (code: 'ENOENT' | 'EINVAL' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY'): never => {
+          throw posixError(code, 'rename', from, to)
+        }
+        const a = named(e, 'rename', from, 'EBUSY')
+        const b = named(e, 'rename', to, 'EBUSY')
+        if (a.ino === undefined) return fail('ENOENT')
+        if (a.dir === b.dir && a.name === b.name) return
+        const type = a.inode!.type
+        if (type === 'dir' && (b.dirs.includes(a.ino) || b.dir === a.ino)) fail('EINVAL')
+        const now = Date.now()
+        if (b.ino !== undefined) {
+          const btype = b.inode!.type
+          if (type === 'dir' && btype !== 'dir') fail('ENOTDIR')
+          if (type !== 'dir' && btype === 'dir') fail('EISDIR')
+          // Two links of one inode: rename(2) does nothing.
+          if (b.ino === a.ino) return
+          if (btype === 'dir' && !isEmptyDir(e, b.ino)) fail('ENOTEMPTY')
+          removeSubtree(e, { dir: b.dir, name: b.name, ino: b.ino, type: btype }, now)
+        }
+        removeEntry(e, { dir: a.dir, name: a.name, ino: a.ino, type }, now)
+        addEntry(e, { dir: b.dir, name: b.name, ino: a.ino, type }, now)
+      }),
+    )
   }
 
   async symlink(target: string, p: string): Promise<void> {
@@ -253,16 +257,18 @@ export class RowFs implements SnapshotFs {
 
   async link(existingPath: string, p: string): Promise<void> {
     this.#usable('link', existingPath, true)
-    await this.#write((e) => withDest('link', existingPath, p, () => {
-      const a = existing(e, 'link', existingPath, false)
-      if (a.inode.type === 'dir') throw posixError('EPERM', 'link', existingPath, p)
-      const b = named(e, 'link', p, 'EEXIST')
-      if (b.ino !== undefined) throw posixError('EEXIST', 'link', existingPath, p)
-      const now = Date.now()
-      a.inode.nlink++
-      putInode(e, a.ino, a.inode)
-      addEntry(e, { dir: b.dir, name: b.name, ino: a.ino, type: a.inode.type }, now)
-    }))
+    await this.#write((e) =>
+      withDest('link', existingPath, p, () => {
+        const a = existing(e, 'link', existingPath, false)
+        if (a.inode.type === 'dir') throw posixError('EPERM', 'link', existingPath, p)
+        const b = named(e, 'link', p, 'EEXIST')
+        if (b.ino !== undefined) throw posixError('EEXIST', 'link', existingPath, p)
+        const now = Date.now()
+        a.inode.nlink++
+        putInode(e, a.ino, a.inode)
+        addEntry(e, { dir: b.dir, name: b.name, ino: a.ino, type: a.inode.type }, now)
+      }),
+    )
   }
 
   async chmod(p: string, mode: number): Promise<void> {

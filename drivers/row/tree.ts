@@ -9,9 +9,7 @@
  * shared with an ancestor and is simply no longer pointed to, while one born
  * in the writer's generation is the writer's alone and is freed at once.
  */
-import {
-  type Node, type Ptr, itemBytes, kidAt, kidCount, lowerBound, measure, sepBytes, setKid, upperBound,
-} from './node.js'
+import { type Node, type Ptr, itemBytes, kidAt, kidCount, lowerBound, measure, sepBytes, setKid, upperBound } from './node.js'
 
 export interface NodeReader {
   node(p: Ptr): Node
@@ -143,7 +141,7 @@ function split(w: NodeWriter, n: Node): Split {
 }
 
 /** Deletes `key`; returns the new root and the value it had. */
-export function remove(w: NodeWriter, root: Ptr, key: Buffer): { root: Ptr; old?: Buffer } {
+export function remove(w: NodeWriter, root: Ptr, key: Buffer): { root: Ptr; old?: Buffer | undefined } {
   if (lookup(w, root, key) === undefined) return { root }
   const r = w.writable(w.node(root))
   const old = del(w, r, key)

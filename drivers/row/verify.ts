@@ -16,8 +16,8 @@ const MAX_REPORTED = 5
 
 interface Bounds {
   level?: number
-  lo?: Buffer
-  hi?: Buffer
+  lo?: Buffer | undefined
+  hi?: Buffer | undefined
 }
 
 /** One walk of one snapshot's tree, gathering what it owns and what is wrong. */
@@ -58,7 +58,10 @@ class TreeCheck {
         this.problems.push(`node ${p.g}:${p.s} has a key outside its parent's bounds`)
       }
     }
-    if (n.level === 0) return this.#items(n)
+    if (n.level === 0) {
+      this.#items(n)
+      return
+    }
     if (kidCount(n) !== n.keys.length + 1) this.problems.push(`node ${p.g}:${p.s} has ${kidCount(n)} children for ${n.keys.length} keys`)
     for (let i = 0; i < kidCount(n); i++) {
       this.walk(kidAt(n, i), { level: n.level - 1, lo: i > 0 ? n.keys[i - 1] : b.lo, hi: i < n.keys.length ? n.keys[i] : b.hi })
@@ -94,7 +97,10 @@ class TreeCheck {
 
   /** Every node and block key of this generation must have been reached. */
   async nothingLeaked(): Promise<void> {
-    for (const [prefix, reached, what] of [[Prefix.Node, this.ownNodes, 'node'], [Prefix.Block, this.ownBlocks, 'block']] as const) {
+    for (const [prefix, reached, what] of [
+      [Prefix.Node, this.ownNodes, 'node'],
+      [Prefix.Block, this.ownBlocks, 'block'],
+    ] as const) {
       const [gte, lt] = genRange(prefix, this.#id)
       for await (const k of this.#src.db.keys({ gte, lt })) {
         const name = `${k.readUInt32BE(1)}:${k.readUInt32BE(5)}`
@@ -105,7 +111,10 @@ class TreeCheck {
 }
 
 /** Why the snapshot's tree is broken, or undefined when it is whole. */
-export async function verifySnapshot(src: NodeSource, snap: { id: number; rec: SnapRecord; ancestors: number[] }): Promise<string | undefined> {
+export async function verifySnapshot(
+  src: NodeSource,
+  snap: { id: number; rec: SnapRecord; ancestors: number[] },
+): Promise<string | undefined> {
   const c = new TreeCheck(src, snap.id, snap.ancestors)
   c.walk(snap.rec.root, {})
   if (c.problems.length === 0) {

@@ -24,9 +24,11 @@ describe('parseFilter()', () => {
   })
 
   it.each(['name==', '==x', 'name==a,', ',', 'labels."open', 'name~=(', 'name=x', 'a b', '.x', 'name=="\\q"'])(
-    'rejects %j with ERR_INVALID_ARGUMENT', (bad) => {
+    'rejects %j with ERR_INVALID_ARGUMENT',
+    (bad) => {
       expect(() => parseFilter(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }))
-    })
+    },
+  )
 
   it('rejects a non-array filter list', () => {
     expect(() => parseFilters('name==x' as unknown as string[])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }))

@@ -32,7 +32,11 @@ describe('Store', () => {
     const s = await Store.open(root)
     const a = s.sublevel<{ n: number }>('a')
     const b = s.binarySublevel<string>('b')
-    await s.transaction().put(a, 'k', { n: 1 }).put(b, Buffer.from([0, 1]), 'v').write({ sync: true })
+    await s
+      .transaction()
+      .put(a, 'k', { n: 1 })
+      .put(b, Buffer.from([0, 1]), 'v')
+      .write({ sync: true })
     expect(await a.get('k')).toEqual({ n: 1 })
     expect(await b.get(Buffer.from([0, 1]))).toBe('v')
     await s.close()
@@ -57,25 +61,37 @@ describe('Metastore ids', () => {
 describe('openSnapshotter()', () => {
   it('names the registered drivers when the driver is unknown', async () => {
     await expect(openSnapshotter('nope', root)).rejects.toMatchObject({
-      code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('native'),
+      code: 'ERR_INVALID_ARGUMENT',
+      message: expect.stringContaining('native'),
     })
   })
 
   it('refuses to open a root with another driver than the one that made it', async () => {
     registerDriver('native-again', async (r) => {
-      const { openBackedSnapshotter } = await import('../../core/snapshots.js')
+      const { openBackedSnapshotter } = await import('../../core/backed.js')
       const sn = await openSnapshotter('native', join(r, 'unused'))
       await sn.close()
-      return openBackedSnapshotter({ root: r, driver: 'native-again', backend: async () => { throw new Error('unreached') } })
+      return openBackedSnapshotter({
+        root: r,
+        driver: 'native-again',
+        backend: async () => {
+          throw new Error('unreached')
+        },
+      })
     })
     const sn = await openSnapshotter('native', root)
     await sn.close()
     await expect(openSnapshotter('native-again', root)).rejects.toMatchObject({
-      code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('belongs to driver native'),
+      code: 'ERR_INVALID_ARGUMENT',
+      message: expect.stringContaining('belongs to driver native'),
     })
   })
 
   it('rejects a bad driver name', () => {
-    expect(() => registerDriver('bad name', async () => { throw new Error() })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }))
+    expect(() =>
+      registerDriver('bad name', async () => {
+        throw new Error()
+      }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }))
   })
 })

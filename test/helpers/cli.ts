@@ -22,8 +22,10 @@ const main = resolve('dist/cli/main.js')
 export function strataCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [main, ...args], {
-      env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'],
-      ...(opts.uid === undefined ? {} : { uid: opts.uid }), ...(opts.gid === undefined ? {} : { gid: opts.gid }),
+      env: opts.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(opts.uid === undefined ? {} : { uid: opts.uid }),
+      ...(opts.gid === undefined ? {} : { gid: opts.gid }),
     })
     const out: Buffer[] = []
     const err: Buffer[] = []

@@ -29,9 +29,16 @@ export async function tarOf(entries: TarEntry[]): Promise<Buffer> {
     const type = e.type ?? 'file'
     const typeBits = type === 'directory' ? 0o40000 : 0o100000
     const header = {
-      name: e.name, type, mode: typeBits | (e.mode ?? (type === 'directory' ? 0o755 : 0o644)),
-      uid: e.uid ?? 0, gid: e.gid ?? 0, mtime: e.mtime ?? FIXED_TIME, linkname: e.linkname,
-      devmajor: e.devmajor, devminor: e.devminor, pax: e.pax,
+      name: e.name,
+      type,
+      mode: typeBits | (e.mode ?? (type === 'directory' ? 0o755 : 0o644)),
+      uid: e.uid ?? 0,
+      gid: e.gid ?? 0,
+      mtime: e.mtime ?? FIXED_TIME,
+      ...(e.linkname === undefined ? {} : { linkname: e.linkname }),
+      ...(e.devmajor === undefined ? {} : { devmajor: e.devmajor }),
+      ...(e.devminor === undefined ? {} : { devminor: e.devminor }),
+      ...(e.pax === undefined ? {} : { pax: e.pax }),
     }
     await new Promise<void>((resolve, reject) => {
       const body = type === 'file' ? Buffer.from(e.content ?? '') : Buffer.alloc(0)

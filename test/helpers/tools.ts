@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openSnapshotter, registeredDrivers, type Snapshotter } from '../../index.js'
-import { hasTool, underCI } from '../helpers.js'
+import { hasTool, underCI } from './index.js'
 
 export const run = promisify(execFile)
 export { underCI }

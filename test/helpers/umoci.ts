@@ -41,7 +41,8 @@ async function file(path: string, content: string, mode: number, uid = 0, gid = 
 }
 
 async function base(rootfs: string, busybox: string): Promise<void> {
-  for (const d of ['bin', 'usr/bin', 'etc/opt/a', 'var/lib/data', 'home/user', 'dev', 'run']) await mkdir(join(rootfs, d), { recursive: true })
+  for (const d of ['bin', 'usr/bin', 'etc/opt/a', 'var/lib/data', 'home/user', 'dev', 'run'])
+    await mkdir(join(rootfs, d), { recursive: true })
   await copyFile(busybox, join(rootfs, 'bin/busybox'))
   await chmod(join(rootfs, 'bin/busybox'), 0o755)
   for (const applet of ['sh', 'cat', 'echo']) await link(join(rootfs, 'bin/busybox'), join(rootfs, 'bin', applet))

@@ -1,0 +1,191 @@
+/**
+ * Image import: each layer becomes a committed snapshot named by its ChainID
+ * (prepare on the previous ChainID → open → applyLayer → verify → commit). A
+ * ChainID already present is reused, not stored again: the layer dedup of
+ * Docker's layerdb. A layer that fails any check (blob digest and size, DiffID
+ * against the config's rootfs.diff_ids, the apply itself) leaves nothing: its
+ * half-made snapshot is removed and the error is thrown.
+ */
+import { randomBytes } from 'node:crypto'
+import { stat } from 'node:fs/promises'
+import type { Readable } from 'node:stream'
+import { chainIds, DigestMeter } from '../layers/digest.js'
+import { isSnapshotterError } from '../core/errors.js'
+import { openDockerArchive } from './dockerarchive.js'
+import { imagesOf, type ImageRecord } from './store.js'
+import { applyLayer, type ApplyOptions, type ApplyResult } from '../layers/apply.js'
+import { InvalidLayerError } from '../layers/errors.js'
+import type { ImageSource, LayerBlob, SelectOptions } from './source.js'
+import { isOciLayout, openOciLayout } from './ocilayout.js'
+import type { SnapshotFs, Snapshotter } from '../core/snapshotter.js'
+
+export interface ImportProgress {
+  /** 0-based index of the layer. */
+  layer: number
+  layers: number
+  chainId: string
+  /** 'reused': already in the store; 'reading': bytes of the blob read so far; 'done': committed. */
+  phase: 'reused' | 'reading' | 'done'
+  /** Blob bytes read (as stored, compressed or not). */
+  bytes: number
+  /** The blob's size, when the image records it. */
+  total?: number | undefined
+}
+
+export interface ImportOptions extends ApplyOptions, SelectOptions {
+  /** The name to keep the image under (default: its ref in the source, else its config digest). */
+  tag?: string
+  onProgress?: (p: ImportProgress) => void
+}
+
+export interface ImportResult {
+  /** The ChainID of every layer, base first: the names of the committed snapshots. */
+  chainIds: string[]
+  config: object
+  configDigest: string
+  manifestDigest?: string
+  /** The name the image is kept under. */
+  name: string
+  /** How many layers were already present and reused. */
+  reused: number
+}
+
+/** Opens an OCI layout directory or a docker-archive tarball. */
+export async function openImage(path: string, opts: SelectOptions = {}): Promise<ImageSource> {
+  const st = await stat(path).catch((err: unknown) => {
+    throw new InvalidLayerError('bad-image', `${path} does not exist`, { cause: err })
+  })
+  if (st.isDirectory()) {
+    if (!(await isOciLayout(path))) throw new InvalidLayerError('bad-image', `${path} is a directory without oci-layout`)
+    return openOciLayout(path, opts)
+  }
+  return openDockerArchive(path, opts)
+}
+
+export async function importImage(sn: Snapshotter, path: string, opts: ImportOptions = {}): Promise<ImportResult> {
+  const source = await openImage(path, opts)
+  try {
+    const ids = chainIds(source.config.rootfs.diff_ids)
+    let reused = 0
+    for (const [i, layer] of source.layers.entries()) {
+      const progress = (phase: ImportProgress['phase'], bytes: number): void =>
+        opts.onProgress?.({ layer: i, layers: ids.length, chainId: ids[i], phase, bytes, total: layer.size })
+      if (await isCommitted(sn, ids[i])) {
+        reused++
+        progress('reused', layer.size ?? 0)
+        continue
+      }
+      const made = await unpackLayer(sn, await layer.open(), {
+        ...opts,
+        name: ids[i],
+        parent: ids[i - 1],
+        expect: layer,
+        onRead: (bytes) => progress('reading', bytes),
+      })
+      if (!made) reused++
+      progress('done', layer.size ?? 0)
+    }
+    const name = opts.tag ?? source.ref ?? source.configDigest
+    const rec: ImageRecord = {
+      name,
+      configDigest: source.configDigest,
+      config: source.config,
+      diffIds: source.config.rootfs.diff_ids,
+      created: Date.now(),
+    }
+    if (source.manifestDigest !== undefined) rec.manifestDigest = source.manifestDigest
+    if (ids.length > 0) rec.chainId = ids.at(-1)
+    await imagesOf(sn).put(rec)
+    const result: ImportResult = { chainIds: ids, config: source.config, configDigest: source.configDigest, name, reused }
+    if (source.manifestDigest !== undefined) result.manifestDigest = source.manifestDigest
+    return result
+  } finally {
+    await source.close()
+  }
+}
+
+async function isCommitted(sn: Snapshotter, name: string): Promise<boolean> {
+  try {
+    return (await sn.stat(name)).kind === 'committed'
+  } catch (err) {
+    if (isSnapshotterError(err, 'ERR_NOT_FOUND')) return false
+    throw err
+  }
+}
+
+export interface UnpackOptions extends ApplyOptions {
+  /** The committed snapshot to make. */
+  name: string
+  parent?: string
+  /** What the layer must turn out to be: DiffID, and the blob's digest and size when known. */
+  expect?: Pick<LayerBlob, 'diffId' | 'digest' | 'size'>
+  /** Blob bytes read so far. */
+  onRead?: (bytes: number) => void
+}
+
+/**
+ * Applies one layer blob as a new committed snapshot `name` on `parent`.
+ * Returns the apply result, or undefined when `name` appeared meanwhile (a
+ * concurrent import of the same layer): the existing one is kept. On any
+ * failure the half-made snapshot is removed before the error is thrown.
+ */
+export async function unpackLayer(sn: Snapshotter, blob: Readable, opts: UnpackOptions): Promise<ApplyResult | undefined> {
+  const key = `strata-unpack-${randomBytes(8).toString('hex')} ${opts.name}`
+  const blobMeter = new DigestMeter()
+  let fs: SnapshotFs | undefined
+  try {
+    await sn.prepare(key, opts.parent, { labels: { 'strata.io/unpacking': opts.name } })
+    fs = await sn.open(key)
+    blob.on('error', (err) => blobMeter.destroy(err))
+    let last = 0
+    const counted = blob.pipe(blobMeter)
+    const result = await applyLayer(fs, counted, {
+      ...opts,
+      onBytes: () => {
+        if (blobMeter.bytes - last < 1 << 20) return
+        last = blobMeter.bytes
+        opts.onRead?.(last)
+      },
+    })
+    await finished(blobMeter)
+    verify(opts, result, blobMeter)
+    await fs.close()
+    fs = undefined
+    try {
+      await sn.commit(opts.name, key)
+    } catch (err) {
+      if (!isSnapshotterError(err, 'ERR_ALREADY_EXISTS')) throw err
+      await sn.remove(key)
+      return undefined
+    }
+    return result
+  } catch (err) {
+    blob.destroy()
+    await fs?.close().catch(() => {})
+    await sn.remove(key).catch(() => {})
+    throw err
+  }
+}
+
+/** Waits until every byte of the blob has been hashed (a tar may end before its padding does). */
+async function finished(meter: DigestMeter): Promise<void> {
+  if (meter.readableEnded) return
+  meter.resume()
+  await new Promise<void>((resolve, reject) => {
+    meter.once('end', resolve).once('error', reject)
+  })
+}
+
+function verify(opts: UnpackOptions, result: ApplyResult, blob: DigestMeter): void {
+  const want = opts.expect
+  if (!want) return
+  if (want.size !== undefined && blob.bytes !== want.size) {
+    throw new InvalidLayerError('digest-mismatch', `layer ${opts.name}: blob is ${blob.bytes} bytes, the manifest says ${want.size}`)
+  }
+  if (want.digest !== undefined && blob.digest !== want.digest) {
+    throw new InvalidLayerError('digest-mismatch', `layer ${opts.name}: blob digest is ${blob.digest}, the manifest says ${want.digest}`)
+  }
+  if (result.diffId !== want.diffId) {
+    throw new InvalidLayerError('digest-mismatch', `layer ${opts.name}: DiffID is ${result.diffId}, the config says ${want.diffId}`)
+  }
+}
