@@ -11,10 +11,9 @@ import { join } from 'node:path'
 import { copyTree } from './copytree.js'
 import { errnoCode, posixError, type PosixCode } from '../core/errors.js'
 import { mknodAt } from './mknod.js'
-import type { FileHandle, FileStat, FileType, OpenFlags, SnapshotFs } from '../core/snapshotter.js'
-import { checkHandle, checkIoArgs, checkLength, checkMode, checkOwner, checkTime, splitPath } from './path.js'
-
-const MAX_SYMLINKS = 40
+import type { FileStat, FileType, OpenFlags } from '../core/snapshotter.js'
+import { CheckedFs, CheckedHandle, type NodeType } from './checked.js'
+import { type PathLookup, resolveInRoot, splitPath } from './path.js'
 
 export function toFileStat(st: fs.Stats): FileStat {
   const type: FileType = st.isFile()
@@ -69,17 +68,35 @@ const FLAGS: Record<OpenFlags, number> = {
   a: fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND,
 }
 
-export class DirFs implements SnapshotFs {
+/** One entry as the resolver sees it: its host path and lstat (the root's is taken only when asked for). */
+interface HostNode {
+  real: string
+  st?: fs.Stats
+}
+
+export class DirFs extends CheckedFs {
   readonly root: string
-  readonly readOnly: boolean
   readonly #onClose: (() => Promise<void>) | undefined
-  readonly #handles = new Set<DirFileHandle>()
-  #closed = false
+  readonly #look: PathLookup<HostNode>
 
   constructor(root: string, opts: DirFsOptions = {}) {
+    super(opts.readOnly ?? false)
     this.root = root
-    this.readOnly = opts.readOnly ?? false
     this.#onClose = opts.onClose
+    this.#look = {
+      root: { real: root },
+      child: (dir, name) => {
+        const real = join(dir.real, name)
+        try {
+          return { real, st: fs.lstatSync(real) }
+        } catch (err) {
+          if (errnoCode(err) === 'ENOENT') return undefined
+          throw err
+        }
+      },
+      linkTarget: (n) => (n.st?.isSymbolicLink() ? fs.readlinkSync(n.real) : undefined),
+      isDir: (n) => n.st?.isDirectory() ?? true,
+    }
   }
 
   /** Runs an fs call, turning its error into one that names the snapshot path. */
@@ -93,50 +110,13 @@ export class DirFs implements SnapshotFs {
     }
   }
 
-  #usable(syscall: string, p: string, write: boolean): void {
-    if (this.#closed) throw posixError('EBADF', syscall, p)
-    if (write && this.readOnly) throw posixError('EROFS', syscall, p)
-  }
-
-  /**
-   * Resolves `p` inside the root. With `followLast` a final symlink is
-   * followed too. A missing final component is fine (the caller may create
-   * it); a missing or non-directory middle component is ENOENT or ENOTDIR.
-   */
+  /** Resolves `p` inside the root (fs/path.ts resolveInRoot); a missing last component has no `st`. */
   #resolve(syscall: string, p: string, followLast: boolean): Resolved {
-    const queue = splitPath(syscall, p)
-    const stack: string[] = []
-    let links = 0
-    while (queue.length > 0) {
-      const name = queue.shift()!
-      if (name === '..') {
-        stack.pop()
-        continue
-      }
-      const real = join(this.root, ...stack, name)
-      const last = queue.length === 0
-      let st: fs.Stats
-      try {
-        st = fs.lstatSync(real)
-      } catch (err) {
-        const code = errnoCode(err)
-        if (code === 'ENOENT' && last) return { real, dir: join(this.root, ...stack), name }
-        throw posixError((code ?? 'EIO') as PosixCode, syscall, p)
-      }
-      if (st.isSymbolicLink() && (!last || followLast)) {
-        if (++links > MAX_SYMLINKS) throw posixError('ELOOP', syscall, p)
-        const target = fs.readlinkSync(real)
-        if (target.startsWith('/')) stack.length = 0
-        queue.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'))
-        continue
-      }
-      if (!last && !st.isDirectory()) throw posixError('ENOTDIR', syscall, p)
-      if (last) return { real, dir: join(this.root, ...stack), name, st }
-      stack.push(name)
-    }
-    const real = join(this.root, ...stack)
-    const dir = stack.length === 0 ? this.root : join(this.root, ...stack.slice(0, -1))
-    return { real, dir, name: stack.at(-1) ?? '', st: fs.lstatSync(real) }
+    const w = resolveInRoot(this.#look, syscall, p, followLast)
+    const dir = w.dirs.at(-1)?.real ?? this.root
+    if (w.node === undefined) return { real: join(dir, w.name), dir, name: w.name }
+    const st = w.node.st ?? fs.lstatSync(w.node.real)
+    return { real: w.node.real, dir, name: w.name, st }
   }
 
   #existing(syscall: string, p: string, followLast: boolean): Resolved & { st: fs.Stats } {
@@ -152,18 +132,15 @@ export class DirFs implements SnapshotFs {
     return r
   }
 
-  async stat(p: string): Promise<FileStat> {
-    this.#usable('stat', p, false)
+  protected async _stat(p: string): Promise<FileStat> {
     return this.#call('stat', p, () => toFileStat(this.#existing('stat', p, true).st))
   }
 
-  async lstat(p: string): Promise<FileStat> {
-    this.#usable('lstat', p, false)
+  protected async _lstat(p: string): Promise<FileStat> {
     return this.#call('lstat', p, () => toFileStat(this.#existing('lstat', p, false).st))
   }
 
-  async readdir(p: string): Promise<string[]> {
-    this.#usable('scandir', p, false)
+  protected async _readdir(p: string): Promise<string[]> {
     return this.#call('scandir', p, async () => {
       const r = this.#existing('scandir', p, true)
       if (!r.st.isDirectory()) throw posixError('ENOTDIR', 'scandir', p)
@@ -171,8 +148,7 @@ export class DirFs implements SnapshotFs {
     })
   }
 
-  async readFile(p: string): Promise<Buffer> {
-    this.#usable('open', p, false)
+  protected async _readFile(p: string): Promise<Buffer> {
     return this.#call('open', p, async () => {
       const r = this.#existing('open', p, true)
       if (r.st.isDirectory()) throw posixError('EISDIR', 'read', p)
@@ -180,11 +156,9 @@ export class DirFs implements SnapshotFs {
     })
   }
 
-  async writeFile(p: string, data: Buffer | string, opts: { mode?: number } = {}): Promise<void> {
-    const fh = await this.open(p, 'w', opts.mode)
+  protected async _writeFile(p: string, buf: Buffer, mode: number): Promise<void> {
+    const fh = await this.open(p, 'w', mode)
     try {
-      const buf = typeof data === 'string' ? Buffer.from(data) : data
-      if (!Buffer.isBuffer(buf)) throw posixError('EINVAL', 'write', p)
       let off = 0
       while (off < buf.length) off += await fh.write(buf, off, buf.length - off, off)
     } finally {
@@ -192,11 +166,8 @@ export class DirFs implements SnapshotFs {
     }
   }
 
-  async open(p: string, flags: OpenFlags, mode = 0o644): Promise<FileHandle> {
-    if (!Object.hasOwn(FLAGS, flags)) throw posixError('EINVAL', 'open', p)
-    checkMode('open', p, mode)
+  protected async _open(p: string, flags: OpenFlags, mode: number): Promise<DirFileHandle> {
     const writes = flags !== 'r'
-    this.#usable('open', p, writes)
     return this.#call('open', p, async () => {
       const r = this.#resolve('open', p, true)
       if (r.name === '' || r.st?.isDirectory()) {
@@ -206,17 +177,11 @@ export class DirFs implements SnapshotFs {
       if (!r.st && (flags === 'r' || flags === 'r+')) throw posixError('ENOENT', 'open', p)
       const handle = await fsp.open(r.real, FLAGS[flags] | fs.constants.O_NOFOLLOW, 0o600)
       if (!r.st) await handle.chmod(mode & 0o7777)
-      const fh = new DirFileHandle(handle, p, flags, () => this.#handles.delete(fh))
-      this.#handles.add(fh)
-      return fh
+      return new DirFileHandle(handle, p, flags)
     })
   }
 
-  async mkdir(p: string, opts: { mode?: number; recursive?: boolean } = {}): Promise<void> {
-    const mode = opts.mode ?? 0o755
-    checkMode('mkdir', p, mode)
-    this.#usable('mkdir', p, true)
-    if (opts.recursive) return this.#mkdirp(p, mode)
+  protected async _mkdir(p: string, mode: number): Promise<void> {
     return this.#call('mkdir', p, async () => {
       const r = this.#resolve('mkdir', p, false)
       if (r.st || r.name === '') throw posixError('EEXIST', 'mkdir', p)
@@ -225,7 +190,7 @@ export class DirFs implements SnapshotFs {
     })
   }
 
-  async #mkdirp(p: string, mode: number): Promise<void> {
+  protected async _mkdirp(p: string, mode: number): Promise<void> {
     const parts = splitPath('mkdir', p)
     for (let i = 1; i <= parts.length; i++) {
       const sub = '/' + parts.slice(0, i).join('/')
@@ -239,8 +204,7 @@ export class DirFs implements SnapshotFs {
     }
   }
 
-  async rmdir(p: string): Promise<void> {
-    this.#usable('rmdir', p, true)
+  protected async _rmdir(p: string): Promise<void> {
     return this.#call('rmdir', p, async () => {
       const r = this.#named('rmdir', p, 'EBUSY')
       if (!r.st) throw posixError('ENOENT', 'rmdir', p)
@@ -249,8 +213,7 @@ export class DirFs implements SnapshotFs {
     })
   }
 
-  async unlink(p: string): Promise<void> {
-    this.#usable('unlink', p, true)
+  protected async _unlink(p: string): Promise<void> {
     return this.#call('unlink', p, async () => {
       const r = this.#named('unlink', p, 'EISDIR')
       if (!r.st) throw posixError('ENOENT', 'unlink', p)
@@ -259,18 +222,16 @@ export class DirFs implements SnapshotFs {
     })
   }
 
-  async rm(p: string, opts: { recursive?: boolean } = {}): Promise<void> {
-    this.#usable('rm', p, true)
+  protected async _rm(p: string, recursive: boolean): Promise<void> {
     return this.#call('rm', p, async () => {
       const r = this.#named('rm', p, 'EBUSY')
       if (!r.st) throw posixError('ENOENT', 'rm', p)
-      if (r.st.isDirectory() && !opts.recursive) throw posixError('EISDIR', 'rm', p)
+      if (r.st.isDirectory() && !recursive) throw posixError('EISDIR', 'rm', p)
       await fsp.rm(r.real, { recursive: true })
     })
   }
 
-  async rename(from: string, to: string): Promise<void> {
-    this.#usable('rename', from, true)
+  protected async _rename(from: string, to: string): Promise<void> {
     return this.#call(
       'rename',
       from,
@@ -292,11 +253,7 @@ export class DirFs implements SnapshotFs {
     )
   }
 
-  async symlink(target: string, p: string): Promise<void> {
-    if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) {
-      throw posixError(typeof target === 'string' && target.length === 0 ? 'ENOENT' : 'EINVAL', 'symlink', p)
-    }
-    this.#usable('symlink', p, true)
+  protected async _symlink(target: string, p: string): Promise<void> {
     return this.#call('symlink', p, async () => {
       const r = this.#named('symlink', p, 'EEXIST')
       if (r.st) throw posixError('EEXIST', 'symlink', p)
@@ -304,8 +261,7 @@ export class DirFs implements SnapshotFs {
     })
   }
 
-  async readlink(p: string): Promise<string> {
-    this.#usable('readlink', p, false)
+  protected async _readlink(p: string): Promise<string> {
     return this.#call('readlink', p, async () => {
       const r = this.#existing('readlink', p, false)
       if (!r.st.isSymbolicLink()) throw posixError('EINVAL', 'readlink', p)
@@ -313,8 +269,7 @@ export class DirFs implements SnapshotFs {
     })
   }
 
-  async link(existing: string, p: string): Promise<void> {
-    this.#usable('link', existing, true)
+  protected async _link(existing: string, p: string): Promise<void> {
     return this.#call(
       'link',
       existing,
@@ -329,30 +284,21 @@ export class DirFs implements SnapshotFs {
     )
   }
 
-  async chmod(p: string, mode: number): Promise<void> {
-    checkMode('chmod', p, mode)
-    this.#usable('chmod', p, true)
-    return this.#call('chmod', p, async () => fsp.chmod(this.#existing('chmod', p, true).real, mode & 0o7777))
+  protected async _chmod(p: string, mode: number): Promise<void> {
+    return this.#call('chmod', p, async () => fsp.chmod(this.#existing('chmod', p, true).real, mode))
   }
 
-  async chown(p: string, uid: number, gid: number): Promise<void> {
-    checkOwner('chown', p, uid, gid)
-    this.#usable('chown', p, true)
+  protected async _chown(p: string, uid: number, gid: number): Promise<void> {
     return this.#call('chown', p, async () => fsp.lchown(this.#existing('chown', p, false).real, uid, gid))
   }
 
-  async utimes(p: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    checkTime('utime', p, atimeMs)
-    checkTime('utime', p, mtimeMs)
-    this.#usable('utime', p, true)
+  protected async _utimes(p: string, atimeMs: number, mtimeMs: number): Promise<void> {
     return this.#call('utime', p, async () => {
       fs.lutimesSync(this.#existing('utime', p, true).real, atimeMs / 1000, mtimeMs / 1000)
     })
   }
 
-  async truncate(p: string, len: number): Promise<void> {
-    checkLength('truncate', p, len)
-    this.#usable('truncate', p, true)
+  protected async _truncate(p: string, len: number): Promise<void> {
     return this.#call('truncate', p, async () => {
       const r = this.#existing('truncate', p, true)
       if (r.st.isDirectory()) throw posixError('EISDIR', 'truncate', p)
@@ -360,10 +306,7 @@ export class DirFs implements SnapshotFs {
     })
   }
 
-  async mknod(p: string, type: 'fifo' | 'char' | 'block', mode: number, rdev = 0): Promise<void> {
-    checkMode('mknod', p, mode)
-    if (type !== 'fifo' && type !== 'char' && type !== 'block') throw posixError('EINVAL', 'mknod', p)
-    this.#usable('mknod', p, true)
+  protected async _mknod(p: string, type: NodeType, mode: number, rdev: number): Promise<void> {
     return this.#call('mknod', p, async () => {
       const r = this.#named('mknod', p, 'EEXIST')
       if (r.st) throw posixError('EEXIST', 'mknod', p)
@@ -371,10 +314,7 @@ export class DirFs implements SnapshotFs {
     })
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    for (const fh of [...this.#handles]) await fh.close()
+  protected async _close(): Promise<void> {
     await this.#onClose?.()
   }
 }
@@ -406,51 +346,31 @@ async function moveAcross(src: string, dst: Resolved, st: fs.Stats): Promise<voi
   await fsp.rm(src, { recursive: true })
 }
 
-class DirFileHandle implements FileHandle {
+class DirFileHandle extends CheckedHandle {
   readonly #fh: fsp.FileHandle
-  readonly #path: string
-  readonly #flags: OpenFlags
-  readonly #onClose: () => void
-  #closed = false
 
-  constructor(fh: fsp.FileHandle, path: string, flags: OpenFlags, onClose: () => void) {
+  constructor(fh: fsp.FileHandle, path: string, flags: OpenFlags) {
+    super(path, flags)
     this.#fh = fh
-    this.#path = path
-    this.#flags = flags
-    this.#onClose = onClose
   }
 
-  #check(syscall: string, access: 'read' | 'write'): void {
-    checkHandle(this.#closed, this.#flags, syscall, this.#path, access)
-  }
-
-  async read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-    checkIoArgs('read', this.#path, buf, offset, length, position)
-    this.#check('read', 'read')
+  protected async _read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
     return (await this.#fh.read(buf, offset, length, position)).bytesRead
   }
 
-  async write(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-    checkIoArgs('write', this.#path, buf, offset, length, position)
-    this.#check('write', 'write')
+  protected async _write(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
     return (await this.#fh.write(buf, offset, length, position)).bytesWritten
   }
 
-  async truncate(len: number): Promise<void> {
-    checkLength('ftruncate', this.#path, len)
-    this.#check('ftruncate', 'write')
+  protected async _truncate(len: number): Promise<void> {
     await this.#fh.truncate(len)
   }
 
-  async stat(): Promise<FileStat> {
-    if (this.#closed) throw posixError('EBADF', 'fstat', this.#path)
+  protected async _stat(): Promise<FileStat> {
     return toFileStat(await this.#fh.stat())
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    this.#onClose()
+  protected async _close(): Promise<void> {
     await this.#fh.close()
   }
 }

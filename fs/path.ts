@@ -3,7 +3,6 @@
  * numeric arguments of I/O calls. Bad input is EINVAL, named by the path.
  */
 import { posixError } from '../core/errors.js'
-import type { OpenFlags } from '../core/snapshotter.js'
 
 /** Path components of `p`, without '' and '.'; '..' is left for the resolver. */
 export function splitPath(syscall: string, p: string): string[] {
@@ -15,7 +14,7 @@ export function splitPath(syscall: string, p: string): string[] {
   return parts
 }
 
-function isUint(n: unknown): n is number {
+export function isUint(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
 }
 
@@ -35,17 +34,63 @@ export function checkLength(syscall: string, p: string, len: unknown): void {
   if (!isUint(len)) throw posixError('EINVAL', syscall, p)
 }
 
-/** read/write arguments: a Buffer, and a range inside it, at a position ≥ 0. */
-export function checkIoArgs(syscall: string, p: string, buf: unknown, offset: unknown, length: unknown, position: unknown): void {
-  if (!Buffer.isBuffer(buf) || !isUint(offset) || !isUint(length) || !isUint(position)) {
-    throw posixError('EINVAL', syscall, p)
-  }
-  if (offset + length > buf.length) throw posixError('EINVAL', syscall, p)
+/** Symlinks one resolution follows before it gives up with ELOOP, as Linux does. */
+const MAX_SYMLINKS = 40
+
+/** How a resolver looks at one file system's entries (host paths for DirFs, inodes for row). */
+export interface PathLookup<N> {
+  readonly root: N
+  /** The entry `name` in directory `dir`; undefined when it does not exist. */
+  child(dir: N, name: string): N | undefined
+  /** A symlink's target; undefined for anything that is not a symlink. */
+  linkTarget(node: N): string | undefined
+  isDir(node: N): boolean
 }
 
-/** A file handle's own checks: EBADF once closed, or for a read on a write-only handle and the reverse. */
-export function checkHandle(closed: boolean, flags: OpenFlags, syscall: string, p: string, access: 'read' | 'write'): void {
-  if (closed) throw posixError('EBADF', syscall, p)
-  const ok = access === 'read' ? flags === 'r' || flags === 'r+' : flags !== 'r'
-  if (!ok) throw posixError('EBADF', syscall, p)
+export interface Walked<N> {
+  /** The entry, when it exists. */
+  node?: N | undefined
+  /** Its name in its directory; '' for the root itself. */
+  name: string
+  /** The directories from the root down to the one holding the entry; empty for the root itself. */
+  dirs: N[]
+}
+
+/**
+ * Resolves `p` inside a root as under chroot: components are looked up one
+ * by one, `..` stops at the root, and a symlink's target is resolved again
+ * from inside the root (absolute targets from the root itself), ELOOP after
+ * 40 links. With `followLast` a final symlink is followed too. A missing last
+ * component is fine (the caller may create it); a missing or non-directory
+ * middle component is ENOENT or ENOTDIR.
+ */
+export function resolveInRoot<N>(look: PathLookup<N>, syscall: string, p: string, followLast: boolean): Walked<N> {
+  const queue = splitPath(syscall, p)
+  const stack: Array<{ node: N; name: string }> = [{ node: look.root, name: '' }]
+  let links = 0
+  while (queue.length > 0) {
+    const name = queue.shift()!
+    if (name === '..') {
+      if (stack.length > 1) stack.pop()
+      continue
+    }
+    const last = queue.length === 0
+    const node = look.child(stack[stack.length - 1].node, name)
+    if (node === undefined) {
+      if (last) return { name, dirs: stack.map((s) => s.node) }
+      throw posixError('ENOENT', syscall, p)
+    }
+    const target = !last || followLast ? look.linkTarget(node) : undefined
+    if (target !== undefined) {
+      if (++links > MAX_SYMLINKS) throw posixError('ELOOP', syscall, p)
+      if (target.startsWith('/')) stack.length = 1
+      queue.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'))
+      continue
+    }
+    if (!last && !look.isDir(node)) throw posixError('ENOTDIR', syscall, p)
+    if (last) return { node, name, dirs: stack.map((s) => s.node) }
+    stack.push({ node, name })
+  }
+  const top = stack[stack.length - 1]
+  return { node: top.node, name: top.name, dirs: stack.slice(0, -1).map((s) => s.node) }
 }

@@ -5,8 +5,8 @@
  * write, 'r+' does both, and 'a' always writes at the end.
  */
 import { posixError } from '../../core/errors.js'
-import { checkHandle, checkIoArgs, checkLength } from '../../fs/path.js'
-import type { FileHandle, FileStat, OpenFlags } from '../../core/snapshotter.js'
+import { CheckedHandle } from '../../fs/checked.js'
+import type { FileStat, OpenFlags } from '../../core/snapshotter.js'
 import type { Edit } from './edit.js'
 import { readAt, truncateTo, writeAt } from './filedata.js'
 import type { Inode, Items } from './items.js'
@@ -52,63 +52,42 @@ export function writeData(snap: Snap, ino: number, path: string, src: Buffer, po
   })
 }
 
-export class RowFileHandle implements FileHandle {
+export class RowFileHandle extends CheckedHandle {
   readonly #snap: Snap
   readonly #ino: number
-  readonly #path: string
-  readonly #flags: OpenFlags
-  readonly #onClose: () => void
-  #closed = false
 
-  constructor(snap: Snap, ino: number, path: string, flags: OpenFlags, onClose: () => void) {
+  constructor(snap: Snap, ino: number, path: string, flags: OpenFlags) {
+    super(path, flags)
     this.#snap = snap
     this.#ino = ino
-    this.#path = path
-    this.#flags = flags
-    this.#onClose = onClose
   }
 
-  #check(syscall: string, access: 'read' | 'write'): void {
-    checkHandle(this.#closed, this.#flags, syscall, this.#path, access)
-  }
-
-  async read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-    checkIoArgs('read', this.#path, buf, offset, length, position)
-    this.#check('read', 'read')
+  protected async _read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
     return this.#snap.read((t) => {
-      const inode = inodeOf(t, this.#ino, 'read', this.#path)
-      if (inode.type === 'dir') throw posixError('EISDIR', 'read', this.#path)
+      const inode = inodeOf(t, this.#ino, 'read', this.path)
+      if (inode.type === 'dir') throw posixError('EISDIR', 'read', this.path)
       if (inode.type !== 'file') return 0
       return readAt(t, { ino: this.#ino, inode }, { buf, off: offset, len: length, pos: position })
     })
   }
 
-  async write(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-    checkIoArgs('write', this.#path, buf, offset, length, position)
-    this.#check('write', 'write')
+  protected async _write(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
     if (length === 0) return 0
-    await writeData(this.#snap, this.#ino, this.#path, buf.subarray(offset, offset + length), position, this.#flags === 'a')
+    await writeData(this.#snap, this.#ino, this.path, buf.subarray(offset, offset + length), position, this.flags === 'a')
     return length
   }
 
-  async truncate(len: number): Promise<void> {
-    checkLength('ftruncate', this.#path, len)
-    this.#check('ftruncate', 'write')
+  protected async _truncate(len: number): Promise<void> {
     await this.#snap.write((e) => {
-      const inode = inodeOf(e, this.#ino, 'ftruncate', this.#path)
-      if (inode.type !== 'file') throw posixError('EINVAL', 'ftruncate', this.#path)
+      const inode = inodeOf(e, this.#ino, 'ftruncate', this.path)
+      if (inode.type !== 'file') throw posixError('EINVAL', 'ftruncate', this.path)
       truncateTo(e, { ino: this.#ino, inode }, { len, now: Date.now() })
     })
   }
 
-  async stat(): Promise<FileStat> {
-    if (this.#closed) throw posixError('EBADF', 'fstat', this.#path)
-    return this.#snap.read((t) => statOf(this.#ino, inodeOf(t, this.#ino, 'fstat', this.#path)))
+  protected async _stat(): Promise<FileStat> {
+    return this.#snap.read((t) => statOf(this.#ino, inodeOf(t, this.#ino, 'fstat', this.path)))
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    this.#onClose()
-  }
+  protected async _close(): Promise<void> {}
 }

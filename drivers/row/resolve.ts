@@ -1,15 +1,11 @@
 /**
- * Path resolution inside one snapshot, with DirFs's rules: components are
- * looked up one by one from the root, `..` stops at the root, and a
- * symlink's target is resolved again from inside the snapshot (absolute
- * targets from its root), ELOOP after 40 links.
+ * Path resolution inside one snapshot: the shared chroot resolver
+ * (fs/path.ts) over the snapshot's directory entries.
  */
 import { posixError, type PosixCode } from '../../core/errors.js'
-import { splitPath } from '../../fs/path.js'
+import { type PathLookup, resolveInRoot } from '../../fs/path.js'
 import type { Inode, Items } from './items.js'
 import { ROOT_INO, getInode, lookup, mustInode } from './namespace.js'
-
-const MAX_SYMLINKS = 40
 
 export interface Resolved {
   /** The entry's inode number, when it exists. */
@@ -25,42 +21,31 @@ export interface Resolved {
 
 export type Existing = Resolved & { ino: number; inode: Inode }
 
+/** row's entries as the shared chroot resolver (fs/path.ts) sees them. */
+interface Entry {
+  ino: number
+  type: string
+}
+
+function lookupOf(t: Items): PathLookup<Entry> {
+  return {
+    root: { ino: ROOT_INO, type: 'dir' },
+    child: (dir, name) => lookup(t, dir.ino, name),
+    linkTarget: (e) => (e.type === 'symlink' ? (mustInode(t, e.ino).target ?? '') : undefined),
+    isDir: (e) => e.type === 'dir',
+  }
+}
+
 /**
- * Resolves `p`. With `followLast` a final symlink is followed too. A missing
- * last component is fine (the caller may create it); a missing or
- * non-directory middle component is ENOENT or ENOTDIR.
+ * Resolves `p` (fs/path.ts resolveInRoot). With `followLast` a final symlink
+ * is followed too; a missing last component has no `ino`.
  */
 export function resolve(t: Items, syscall: string, p: string, followLast: boolean): Resolved {
-  const queue = splitPath(syscall, p)
-  const stack: Array<{ ino: number; name: string }> = [{ ino: ROOT_INO, name: '' }]
-  let links = 0
-  while (queue.length > 0) {
-    const name = queue.shift()!
-    if (name === '..') {
-      if (stack.length > 1) stack.pop()
-      continue
-    }
-    const dir = stack[stack.length - 1].ino
-    const last = queue.length === 0
-    const ent = lookup(t, dir, name)
-    if (ent === undefined) {
-      if (last) return { dir, name, dirs: stack.map((s) => s.ino) }
-      throw posixError('ENOENT', syscall, p)
-    }
-    if (ent.type === 'symlink' && (!last || followLast)) {
-      if (++links > MAX_SYMLINKS) throw posixError('ELOOP', syscall, p)
-      const target = mustInode(t, ent.ino).target ?? ''
-      if (target.startsWith('/')) stack.length = 1
-      queue.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'))
-      continue
-    }
-    if (!last && ent.type !== 'dir') throw posixError('ENOTDIR', syscall, p)
-    if (last) return { ino: ent.ino, inode: mustInode(t, ent.ino), dir, name, dirs: stack.map((s) => s.ino) }
-    stack.push({ ino: ent.ino, name })
-  }
-  const top = stack[stack.length - 1]
-  const parents = stack.slice(0, -1).map((s) => s.ino)
-  return { ino: top.ino, inode: getInode(t, top.ino), dir: parents.at(-1) ?? ROOT_INO, name: top.name, dirs: parents }
+  const w = resolveInRoot(lookupOf(t), syscall, p, followLast)
+  const dirs = w.dirs.map((d) => d.ino)
+  const dir = dirs.at(-1) ?? ROOT_INO
+  if (w.node === undefined) return { dir, name: w.name, dirs }
+  return { ino: w.node.ino, inode: w.node.ino === ROOT_INO ? getInode(t, ROOT_INO) : mustInode(t, w.node.ino), dir, name: w.name, dirs }
 }
 
 export function existing(t: Items, syscall: string, p: string, followLast: boolean): Existing {

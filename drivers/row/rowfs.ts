@@ -5,8 +5,9 @@
  * operation is one batch; a large write is a few, one slice of blocks each.
  */
 import { posixError, type PosixError } from '../../core/errors.js'
-import { checkMode, checkOwner, checkTime, checkLength, splitPath } from '../../fs/path.js'
-import type { FileHandle, FileStat, OpenFlags, SnapshotFs } from '../../core/snapshotter.js'
+import { CheckedFs, type NodeType } from '../../fs/checked.js'
+import { splitPath } from '../../fs/path.js'
+import type { FileStat, OpenFlags } from '../../core/snapshotter.js'
 import type { Edit } from './edit.js'
 import { readAll, truncateTo, writeAt } from './filedata.js'
 import { RowFileHandle, statOf, stepBytes, writeData } from './filehandle.js'
@@ -15,26 +16,16 @@ import { addEntry, createInode, entries, isEmptyDir, mustInode, putInode, remove
 import { existing, named, resolve, type Resolved } from './resolve.js'
 import type { Snap } from './snap.js'
 
-const FLAGS: readonly OpenFlags[] = ['r', 'r+', 'w', 'wx', 'a']
-
 function owner(): { uid: number; gid: number } {
   return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
 }
 
-export class RowFs implements SnapshotFs {
-  readonly readOnly: boolean
+export class RowFs extends CheckedFs {
   readonly #snap: Snap
-  readonly #handles = new Set<RowFileHandle>()
-  #closed = false
 
   constructor(snap: Snap, readOnly: boolean) {
+    super(readOnly)
     this.#snap = snap
-    this.readOnly = readOnly
-  }
-
-  #usable(syscall: string, p: string, write: boolean): void {
-    if (this.#closed) throw posixError('EBADF', syscall, p)
-    if (write && this.readOnly) throw posixError('EROFS', syscall, p)
   }
 
   #read<T>(fn: (t: Items) => T): Promise<T> {
@@ -45,24 +36,21 @@ export class RowFs implements SnapshotFs {
     return this.#snap.write(fn)
   }
 
-  async stat(p: string): Promise<FileStat> {
-    this.#usable('stat', p, false)
+  protected async _stat(p: string): Promise<FileStat> {
     return this.#read((t) => {
       const r = existing(t, 'stat', p, true)
       return statOf(r.ino, r.inode)
     })
   }
 
-  async lstat(p: string): Promise<FileStat> {
-    this.#usable('lstat', p, false)
+  protected async _lstat(p: string): Promise<FileStat> {
     return this.#read((t) => {
       const r = existing(t, 'lstat', p, false)
       return statOf(r.ino, r.inode)
     })
   }
 
-  async readdir(p: string): Promise<string[]> {
-    this.#usable('scandir', p, false)
+  protected async _readdir(p: string): Promise<string[]> {
     return this.#read((t) => {
       const r = existing(t, 'scandir', p, true)
       if (r.inode.type !== 'dir') throw posixError('ENOTDIR', 'scandir', p)
@@ -72,8 +60,7 @@ export class RowFs implements SnapshotFs {
     })
   }
 
-  async readFile(p: string): Promise<Buffer> {
-    this.#usable('open', p, false)
+  protected async _readFile(p: string): Promise<Buffer> {
     return this.#read((t) => {
       const r = existing(t, 'open', p, true)
       if (r.inode.type === 'dir') throw posixError('EISDIR', 'read', p)
@@ -83,12 +70,7 @@ export class RowFs implements SnapshotFs {
   }
 
   /** Create or truncate, then write: one batch for a file up to one write step, more for larger ones. */
-  async writeFile(p: string, data: Buffer | string, opts: { mode?: number } = {}): Promise<void> {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data
-    if (!Buffer.isBuffer(buf)) throw posixError('EINVAL', 'write', p)
-    const mode = opts.mode ?? 0o644
-    checkMode('open', p, mode)
-    this.#usable('open', p, true)
+  protected async _writeFile(p: string, buf: Buffer, mode: number): Promise<void> {
     const whole = buf.length <= stepBytes(this.#snap.format.blockSize)
     const ino = await this.#write((e) => {
       const r = resolve(e, 'open', p, true)
@@ -104,11 +86,8 @@ export class RowFs implements SnapshotFs {
     if (!whole) await writeData(this.#snap, ino, p, buf, 0, false)
   }
 
-  async open(p: string, flags: OpenFlags, mode = 0o644): Promise<FileHandle> {
-    if (!FLAGS.includes(flags)) throw posixError('EINVAL', 'open', p)
-    checkMode('open', p, mode)
+  protected async _open(p: string, flags: OpenFlags, mode: number): Promise<RowFileHandle> {
     const writes = flags !== 'r'
-    this.#usable('open', p, writes)
     const check = (r: Resolved): void => {
       if (r.name === '' || r.inode?.type === 'dir') {
         if (writes) throw posixError('EISDIR', 'open', p)
@@ -131,9 +110,7 @@ export class RowFs implements SnapshotFs {
               truncateTo(e, { ino: r.ino, inode: r.inode! }, { len: 0, now: Date.now() })
             return r.ino
           })
-    const fh = new RowFileHandle(this.#snap, ino, p, flags, () => this.#handles.delete(fh))
-    this.#handles.add(fh)
-    return fh
+    return new RowFileHandle(this.#snap, ino, p, flags)
   }
 
   /** A new inode owned by the caller; in a setgid directory it takes the directory's group, as on Linux. */
@@ -144,11 +121,7 @@ export class RowFs implements SnapshotFs {
     return createInode(e, r, { ...spec, ...ids, mtimeMs: Date.now() })[0]
   }
 
-  async mkdir(p: string, opts: { mode?: number; recursive?: boolean } = {}): Promise<void> {
-    const mode = opts.mode ?? 0o755
-    checkMode('mkdir', p, mode)
-    this.#usable('mkdir', p, true)
-    if (opts.recursive) return this.#mkdirp(p, mode)
+  protected async _mkdir(p: string, mode: number): Promise<void> {
     await this.#write((e) => {
       const r = resolve(e, 'mkdir', p, false)
       if (r.ino !== undefined || r.name === '') throw posixError('EEXIST', 'mkdir', p)
@@ -157,7 +130,7 @@ export class RowFs implements SnapshotFs {
   }
 
   /** Every missing directory of the path, in one batch. */
-  async #mkdirp(p: string, mode: number): Promise<void> {
+  protected async _mkdirp(p: string, mode: number): Promise<void> {
     const parts = splitPath('mkdir', p)
     await this.#write((e) => {
       for (let i = 1; i <= parts.length; i++) {
@@ -174,8 +147,7 @@ export class RowFs implements SnapshotFs {
     })
   }
 
-  async rmdir(p: string): Promise<void> {
-    this.#usable('rmdir', p, true)
+  protected async _rmdir(p: string): Promise<void> {
     await this.#write((e) => {
       const r = named(e, 'rmdir', p, 'EBUSY')
       if (r.ino === undefined) throw posixError('ENOENT', 'rmdir', p)
@@ -185,8 +157,7 @@ export class RowFs implements SnapshotFs {
     })
   }
 
-  async unlink(p: string): Promise<void> {
-    this.#usable('unlink', p, true)
+  protected async _unlink(p: string): Promise<void> {
     await this.#write((e) => {
       const r = named(e, 'unlink', p, 'EISDIR')
       if (r.ino === undefined) throw posixError('ENOENT', 'unlink', p)
@@ -195,18 +166,16 @@ export class RowFs implements SnapshotFs {
     })
   }
 
-  async rm(p: string, opts: { recursive?: boolean } = {}): Promise<void> {
-    this.#usable('rm', p, true)
+  protected async _rm(p: string, recursive: boolean): Promise<void> {
     await this.#write((e) => {
       const r = named(e, 'rm', p, 'EBUSY')
       if (r.ino === undefined) throw posixError('ENOENT', 'rm', p)
-      if (r.inode!.type === 'dir' && !opts.recursive) throw posixError('EISDIR', 'rm', p)
+      if (r.inode!.type === 'dir' && !recursive) throw posixError('EISDIR', 'rm', p)
       removeSubtree(e, { dir: r.dir, name: r.name, ino: r.ino, type: r.inode!.type }, Date.now())
     })
   }
 
-  async rename(from: string, to: string): Promise<void> {
-    this.#usable('rename', from, true)
+  protected async _rename(from: string, to: string): Promise<void> {
     await this.#write((e) =>
       withDest('rename', from, to, () => {
         const fail = (code: 'ENOENT' | 'EINVAL' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY'): never => {
@@ -234,11 +203,10 @@ export class RowFs implements SnapshotFs {
     )
   }
 
-  async symlink(target: string, p: string): Promise<void> {
+  protected async _symlink(target: string, p: string): Promise<void> {
     if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) {
       throw posixError(typeof target === 'string' && target.length === 0 ? 'ENOENT' : 'EINVAL', 'symlink', p)
     }
-    this.#usable('symlink', p, true)
     await this.#write((e) => {
       const r = named(e, 'symlink', p, 'EEXIST')
       if (r.ino !== undefined) throw posixError('EEXIST', 'symlink', p)
@@ -246,8 +214,7 @@ export class RowFs implements SnapshotFs {
     })
   }
 
-  async readlink(p: string): Promise<string> {
-    this.#usable('readlink', p, false)
+  protected async _readlink(p: string): Promise<string> {
     return this.#read((t) => {
       const r = existing(t, 'readlink', p, false)
       if (r.inode.type !== 'symlink') throw posixError('EINVAL', 'readlink', p)
@@ -255,8 +222,7 @@ export class RowFs implements SnapshotFs {
     })
   }
 
-  async link(existingPath: string, p: string): Promise<void> {
-    this.#usable('link', existingPath, true)
+  protected async _link(existingPath: string, p: string): Promise<void> {
     await this.#write((e) =>
       withDest('link', existingPath, p, () => {
         const a = existing(e, 'link', existingPath, false)
@@ -271,17 +237,13 @@ export class RowFs implements SnapshotFs {
     )
   }
 
-  async chmod(p: string, mode: number): Promise<void> {
-    checkMode('chmod', p, mode)
-    this.#usable('chmod', p, true)
+  protected async _chmod(p: string, mode: number): Promise<void> {
     await this.#change('chmod', p, true, (i) => {
-      i.mode = mode & 0o7777
+      i.mode = mode
     })
   }
 
-  async chown(p: string, uid: number, gid: number): Promise<void> {
-    checkOwner('chown', p, uid, gid)
-    this.#usable('chown', p, true)
+  protected async _chown(p: string, uid: number, gid: number): Promise<void> {
     await this.#change('chown', p, false, (i) => {
       i.uid = uid
       i.gid = gid
@@ -293,10 +255,7 @@ export class RowFs implements SnapshotFs {
     })
   }
 
-  async utimes(p: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    checkTime('utime', p, atimeMs)
-    checkTime('utime', p, mtimeMs)
-    this.#usable('utime', p, true)
+  protected async _utimes(p: string, _atimeMs: number, mtimeMs: number): Promise<void> {
     await this.#change('utime', p, true, (i) => {
       i.mtimeMs = mtimeMs
     })
@@ -310,9 +269,7 @@ export class RowFs implements SnapshotFs {
     })
   }
 
-  async truncate(p: string, len: number): Promise<void> {
-    checkLength('truncate', p, len)
-    this.#usable('truncate', p, true)
+  protected async _truncate(p: string, len: number): Promise<void> {
     await this.#write((e) => {
       const r = existing(e, 'truncate', p, true)
       if (r.inode.type === 'dir') throw posixError('EISDIR', 'truncate', p)
@@ -321,22 +278,15 @@ export class RowFs implements SnapshotFs {
     })
   }
 
-  async mknod(p: string, type: 'fifo' | 'char' | 'block', mode: number, rdev = 0): Promise<void> {
-    checkMode('mknod', p, mode)
-    if (type !== 'fifo' && type !== 'char' && type !== 'block') throw posixError('EINVAL', 'mknod', p)
-    if (!Number.isSafeInteger(rdev) || rdev < 0) throw posixError('EINVAL', 'mknod', p)
-    this.#usable('mknod', p, true)
+  protected async _mknod(p: string, type: NodeType, mode: number, rdev: number): Promise<void> {
     await this.#write((e) => {
       const r = named(e, 'mknod', p, 'EEXIST')
       if (r.ino !== undefined) throw posixError('EEXIST', 'mknod', p)
-      this.#create(e, r, { type, mode, rdev: type === 'fifo' ? 0 : rdev })
+      this.#create(e, r, { type, mode, rdev })
     })
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    for (const fh of [...this.#handles]) await fh.close()
+  protected async _close(): Promise<void> {
     // Operations already started finish before the snapshot can be committed or removed.
     await this.#snap.idle()
   }
