@@ -5,7 +5,15 @@
  * codes instead (see `posixError`).
  */
 
-export type ErrorCode = 'ERR_NOT_FOUND' | 'ERR_ALREADY_EXISTS' | 'ERR_FAILED_PRECONDITION' | 'ERR_INVALID_ARGUMENT' | 'ERR_UNAVAILABLE'
+/** The stable codes; they never change meaning within a major version. */
+export type ErrorCode =
+  | 'ERR_NOT_FOUND'
+  | 'ERR_ALREADY_EXISTS'
+  | 'ERR_FAILED_PRECONDITION'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_UNAVAILABLE'
+  | 'ERR_NOT_IMPLEMENTED'
+  | 'ERR_DATA_LOSS'
 
 export class SnapshotterError extends Error {
   readonly code: ErrorCode
@@ -46,8 +54,39 @@ export class UnavailableError extends SnapshotterError {
   }
 }
 
+/** A feature this driver or this build does not have (gRPC's Unimplemented). */
+export class NotImplementedError extends SnapshotterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_NOT_IMPLEMENTED', message, options)
+  }
+}
+
+/**
+ * Stored data that should be there is not, or does not decode: a corrupt or
+ * damaged store (gRPC's DataLoss). `check()` names what it found.
+ */
+export class DataLossError extends SnapshotterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_DATA_LOSS', message, options)
+  }
+}
+
 export function isSnapshotterError(err: unknown, code?: ErrorCode): err is SnapshotterError {
   return err instanceof SnapshotterError && (code === undefined || err.code === code)
+}
+
+/**
+ * Runs the cleanup of a failed operation and returns the error to throw: the
+ * original one, carrying the cleanup's own failure as `suppressed` (as Java's
+ * try-with-resources does) instead of dropping it.
+ */
+export async function cleanupAfter(err: unknown, cleanup: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await cleanup()
+  } catch (cleanupErr) {
+    if (err instanceof Error) Object.assign(err, { suppressed: cleanupErr })
+  }
+  return err
 }
 
 /** POSIX codes a SnapshotFs may answer with, and their errno numbers on Linux. */

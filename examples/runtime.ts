@@ -12,24 +12,13 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { commitLayer, importImage, mountAll, openSnapshotter, unmount, type Snapshotter } from '../index.js'
+import { commitLayer, importImage, mountAll, openSnapshotter, unmount } from '../index.js'
+import { makeInitLayer } from '../runtime/index.js'
 
 const [storeRoot, imagePath, ...cmd] = process.argv.slice(2)
 if (!storeRoot || !imagePath || cmd.length === 0) {
   console.error('usage: runtime.js STORE IMAGE-PATH CMD [ARG]...')
   process.exit(2)
-}
-
-/** The runtime's own files go into a layer of their own, so a commit of the container leaves them out. */
-async function initLayer(sn: Snapshotter, name: string, parent: string | undefined): Promise<void> {
-  await sn.prepare(`${name}-init-tmp`, parent)
-  const fs = await sn.open(`${name}-init-tmp`)
-  for (const dir of ['/etc', '/dev', '/proc', '/sys']) await fs.mkdir(dir, { recursive: true })
-  await fs.writeFile('/etc/hostname', `${name}\n`)
-  await fs.writeFile('/etc/hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${name}\n`)
-  await fs.writeFile('/etc/resolv.conf', 'nameserver 8.8.8.8\n')
-  await fs.close()
-  await sn.commit(`${name}-init`, `${name}-init-tmp`)
 }
 
 function ociConfig(args: string[], hostname: string): object {
@@ -71,7 +60,9 @@ try {
   const name = `example-${process.pid}`
 
   // 2. The init layer, 3. the container's thin writable layer on it.
-  await initLayer(sn, name, top)
+  // The runtime's own files (hosts, hostname, resolv.conf) go into a layer of their own,
+  // so a commit of the container leaves them out.
+  await makeInitLayer(sn, `${name}-init`, top, { hostname: name })
   const mounts = await sn.prepare(name, `${name}-init`)
 
   // 4. Mount it as the bundle's rootfs, write config.json, run; always unmount.

@@ -6,7 +6,6 @@
  * against the config's rootfs.diff_ids, the apply itself) leaves nothing: its
  * half-made snapshot is removed and the error is thrown.
  */
-import { randomBytes } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { chainIds, DigestMeter } from '../layers/digest.js'
@@ -17,7 +16,8 @@ import { applyLayer, type ApplyOptions, type ApplyResult } from '../layers/apply
 import { InvalidLayerError } from '../layers/errors.js'
 import type { ImageSource, LayerBlob, SelectOptions } from './source.js'
 import { isOciLayout, openOciLayout } from './ocilayout.js'
-import type { SnapshotFs, Snapshotter } from '../core/snapshotter.js'
+import type { Snapshotter } from '../core/snapshotter.js'
+import { buildSnapshot } from '../layers/build.js'
 
 export interface ImportProgress {
   /** 0-based index of the layer. */
@@ -130,39 +130,27 @@ export interface UnpackOptions extends ApplyOptions {
  * failure the half-made snapshot is removed before the error is thrown.
  */
 export async function unpackLayer(sn: Snapshotter, blob: Readable, opts: UnpackOptions): Promise<ApplyResult | undefined> {
-  const key = `strata-unpack-${randomBytes(8).toString('hex')} ${opts.name}`
   const blobMeter = new DigestMeter()
-  let fs: SnapshotFs | undefined
   try {
-    await sn.prepare(key, opts.parent, { labels: { 'strata.io/unpacking': opts.name } })
-    fs = await sn.open(key)
-    blob.on('error', (err) => blobMeter.destroy(err))
-    let last = 0
-    const counted = blob.pipe(blobMeter)
-    const result = await applyLayer(fs, counted, {
-      ...opts,
-      onBytes: () => {
-        if (blobMeter.bytes - last < 1 << 20) return
-        last = blobMeter.bytes
-        opts.onRead?.(last)
-      },
+    const built = await buildSnapshot(sn, { purpose: 'unpack', parent: opts.parent, name: opts.name }, async (fs) => {
+      blob.on('error', (err) => blobMeter.destroy(err))
+      let last = 0
+      const counted = blob.pipe(blobMeter)
+      const result = await applyLayer(fs, counted, {
+        ...opts,
+        onBytes: () => {
+          if (blobMeter.bytes - last < 1 << 20) return
+          last = blobMeter.bytes
+          opts.onRead?.(last)
+        },
+      })
+      await finished(blobMeter)
+      verify(opts, result, blobMeter)
+      return result
     })
-    await finished(blobMeter)
-    verify(opts, result, blobMeter)
-    await fs.close()
-    fs = undefined
-    try {
-      await sn.commit(opts.name, key)
-    } catch (err) {
-      if (!isSnapshotterError(err, 'ERR_ALREADY_EXISTS')) throw err
-      await sn.remove(key)
-      return undefined
-    }
-    return result
+    return built.reused ? undefined : built.result
   } catch (err) {
     blob.destroy()
-    await fs?.close().catch(() => {})
-    await sn.remove(key).catch(() => {})
     throw err
   }
 }

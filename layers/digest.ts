@@ -26,19 +26,18 @@ export function sha256Digest(data: Buffer | string): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`
 }
 
-/** ChainIDs of every prefix of `diffIds`: the names of the snapshots an image unpacks to. */
-export function chainIds(diffIds: readonly string[]): string[] {
+/**
+ * ChainIDs of every prefix of `diffIds`, stacked on the chain `base` (itself
+ * a ChainID) when given: the names of the snapshots an image unpacks to.
+ */
+export function chainIds(diffIds: readonly string[], base?: string): string[] {
   const out: string[] = []
+  let prev = base
   for (const diffId of diffIds) {
-    const prev = out.at(-1)
-    out.push(prev === undefined ? diffId : sha256Digest(`${prev} ${diffId}`))
+    prev = prev === undefined ? diffId : sha256Digest(`${prev} ${diffId}`)
+    out.push(prev)
   }
   return out
-}
-
-/** The ChainID of the whole stack (undefined for no layers). */
-export function chainId(diffIds: readonly string[]): string | undefined {
-  return chainIds(diffIds).at(-1)
 }
 
 /** Hashes and counts the bytes that pass through; `digest` is final once the stream ends. */

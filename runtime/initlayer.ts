@@ -5,9 +5,9 @@
  * /sys). Keeping them out of the container layer keeps them out of
  * `commit-container`, because that layer's diff is taken against this one.
  */
-import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { SnapshotFs, Snapshotter } from '../core/snapshotter.js'
+import { buildSnapshot } from '../layers/build.js'
 
 export interface InitFiles {
   hostname: string
@@ -62,18 +62,5 @@ export async function makeInitLayer(
   parent: string | undefined,
   opts: InitFiles & { labels?: Record<string, string> },
 ): Promise<void> {
-  const key = `strata-init-${randomBytes(8).toString('hex')} ${name}`
-  await sn.prepare(key, parent)
-  let fs: SnapshotFs | undefined
-  try {
-    fs = await sn.open(key)
-    await writeInitFiles(fs, opts)
-    await fs.close()
-    fs = undefined
-    await sn.commit(name, key, { labels: opts.labels ?? {} })
-  } catch (err) {
-    await fs?.close().catch(() => {})
-    await sn.remove(key).catch(() => {})
-    throw err
-  }
+  await buildSnapshot(sn, { purpose: 'init', parent, name, labels: opts.labels }, (fs) => writeInitFiles(fs, opts))
 }

@@ -1,11 +1,7 @@
 /** Whether a snapshot's mounts are ones the kernel can make; a driver's own mount type (row's) is not. */
+import { NotImplementedError } from '../core/errors.js'
 import type { Mount } from '../core/snapshotter.js'
 import { kernelMountTypes } from './hostpath.js'
-
-/** A feature strata does not have yet: exit 1 with code ERR_NOT_IMPLEMENTED. */
-export class NotImplementedError extends Error {
-  readonly code = 'ERR_NOT_IMPLEMENTED'
-}
 
 export async function checkKernelMountable(mounts: Mount[], driver: string, key: string): Promise<void> {
   const known = await kernelMountTypes()

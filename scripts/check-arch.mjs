@@ -26,7 +26,7 @@ const ALLOWED = {
   // The package entry and the tools above the library may use all of it, but never cli/.
   index: ['core', 'fs', 'layers', 'image', 'drivers', 'conformance', 'runtime', 'serve', 'registry'],
   bench: ['index', 'core', 'fs', 'layers', 'image', 'drivers', 'conformance', 'runtime', 'serve', 'registry'],
-  examples: ['index', 'core', 'fs', 'layers', 'image', 'runtime'],
+  examples: ['index', 'runtime'],
   cli: ['index', 'core', 'fs', 'layers', 'image', 'drivers', 'conformance', 'runtime', 'serve', 'registry', 'bench'],
 }
 const SKIP = new Set(['node_modules', 'dist', 'test', '.git', 'scripts'])
@@ -34,7 +34,7 @@ const SKIP = new Set(['node_modules', 'dist', 'test', '.git', 'scripts'])
 /** The package a repository-relative path belongs to: `drivers/row`, `core`, `index`, … */
 function packageOf(rel) {
   const parts = rel.split(sep)
-  if (parts.length === 1) return parts[0] === 'index.ts' ? 'index' : undefined
+  if (parts.length === 1) return parts[0] === 'index.ts' || parts[0] === 'driver.ts' ? 'index' : undefined
   return parts[0] === 'drivers' ? `drivers/${parts[1]}` : parts[0]
 }
 

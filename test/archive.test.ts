@@ -11,7 +11,6 @@ import { cleanEntryPath, entryOp } from '../layers/entry.js'
 import {
   applyLayer,
   chainIds,
-  diffTrees,
   EMPTY_LAYER_DIFF_ID,
   exportDiff,
   imagesOf,
@@ -22,6 +21,7 @@ import {
   type SnapshotFs,
   type Snapshotter,
 } from '../index.js'
+import { diffTrees } from '../layers/treediff.js'
 import { gzip, tarOf, type TarEntry } from './helpers/tars.js'
 import { drivers, withTempStore } from './helpers/tools.js'
 

@@ -14,15 +14,8 @@ import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { manifest } from '../conformance/compare.js'
 import { DirFs } from '../fs/dirfs.js'
-import {
-  isLayerError,
-  openSnapshotter,
-  unpackLayer,
-  type Checkable,
-  type LayerProblem,
-  type SnapshotFs,
-  type Snapshotter,
-} from '../index.js'
+import { isLayerError, openSnapshotter, type Checkable, type LayerProblem, type SnapshotFs, type Snapshotter } from '../index.js'
+import { unpackLayer } from '../image/import.js'
 import { gzip, gzipBomb, tarOf, type TarEntry } from './helpers/tars.js'
 import { drivers } from './helpers/tools.js'
 

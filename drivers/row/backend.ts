@@ -5,6 +5,7 @@
  * frees its generation's key ranges; `cleanup` (also run at open) finishes
  * any freeing a crash interrupted.
  */
+import { DataLossError } from '../../core/errors.js'
 import type { Backend, SnapshotRef } from '../../core/backend.js'
 import type { Capabilities, Change, Mount, SnapshotFs, Usage } from '../../core/snapshotter.js'
 import type { Store, Transaction } from '../../core/store.js'
@@ -44,7 +45,7 @@ export class RowBackend implements Backend {
     const loaded = this.#snaps.get(id)
     if (loaded) return loaded.record
     const buf = await this.#db.get(snapKey(id))
-    if (buf === undefined) throw new Error(`row: snapshot ${id} has no record`)
+    if (buf === undefined) throw new DataLossError(`row: snapshot ${id} has no record`)
     return decodeRecord(buf)
   }
 

@@ -8,6 +8,7 @@
  * Usage counters move in the same batch: bytes are the encoded nodes and
  * block bytes born in this generation, inodes the inode items it wrote.
  */
+import { DataLossError } from '../../core/errors.js'
 import type { BlockPtr, ItemEdit, Items } from './items.js'
 import { blockDbKey, nodeKey, snapKey } from './keys.js'
 import { cloneNode, emptyNode, encodeNode, packValue, unpackValue, type Node, type Ptr } from './node.js'
@@ -168,7 +169,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
   block(p: BlockPtr): Buffer {
     const pending = this.#blocks.get(idOf(p.g, p.s))
     if (pending === undefined) return this.#src.block(p)
-    if (pending.data === null) throw new Error(`row: block ${p.g}:${p.s} was freed in this edit`)
+    if (pending.data === null) throw new DataLossError(`row: block ${p.g}:${p.s} was freed in this edit`)
     return pending.data
   }
 
@@ -181,7 +182,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
   }
 
   rewriteBlock(p: BlockPtr, data: Buffer): BlockPtr {
-    if (p.g !== this.gen) throw new Error(`row: block ${p.g}:${p.s} belongs to an ancestor`)
+    if (p.g !== this.gen) throw new DataLossError(`row: block ${p.g}:${p.s} belongs to an ancestor`)
     this.#touched = true
     const q = { g: p.g, s: p.s, len: data.length }
     this.#blocks.set(idOf(p.g, p.s), { p: q, data })

@@ -7,6 +7,7 @@
  * from its parent: a number names one file for the life of a lineage, and
  * copy-on-write of an inode keeps its number.
  */
+import { DataLossError } from '../../core/errors.js'
 import type { FileType } from '../../core/snapshotter.js'
 import {
   type Dirent,
@@ -32,7 +33,7 @@ export function getInode(t: Items, ino: number): Inode | undefined {
 
 export function mustInode(t: Items, ino: number): Inode {
   const i = getInode(t, ino)
-  if (i === undefined) throw new Error(`row: inode ${ino} is missing`)
+  if (i === undefined) throw new DataLossError(`row: inode ${ino} is missing`)
   return i
 }
 

@@ -4,6 +4,7 @@
  * a node changes in place only inside its own generation's edits, which
  * update this cache after their batch lands), so nothing is invalidated.
  */
+import { DataLossError } from '../../core/errors.js'
 import type { Sublevel } from '../../core/store.js'
 import { decodeNode, type Node, type Ptr } from './node.js'
 import { blockDbKey, nodeKey } from './keys.js'
@@ -107,7 +108,7 @@ export class NodeSource {
     const hit = this.cache.get(p.g, p.s)
     if (hit !== undefined) return hit
     const buf = this.db.getSync(nodeKey(p.g, p.s))
-    if (buf === undefined) throw new Error(`row: tree node ${p.g}:${p.s} is missing`)
+    if (buf === undefined) throw new DataLossError(`row: tree node ${p.g}:${p.s} is missing`)
     const n = decodeNode(p.g, p.s, buf)
     this.cache.set(n)
     return n
@@ -118,7 +119,7 @@ export class NodeSource {
     const hit = this.blocks.get(p.g, p.s)
     if (hit !== undefined) return hit
     const buf = this.db.getSync(blockDbKey(p.g, p.s))
-    if (buf === undefined) throw new Error(`row: data block ${p.g}:${p.s} is missing`)
+    if (buf === undefined) throw new DataLossError(`row: data block ${p.g}:${p.s} is missing`)
     this.blocks.set(p.g, p.s, buf)
     return buf
   }

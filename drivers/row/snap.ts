@@ -4,6 +4,7 @@
  * handles never interleave halves of two operations. A frozen snapshot
  * (committed, or a view) never changes, so its reads need no lock.
  */
+import { FailedPreconditionError } from '../../core/errors.js'
 import { Mutex } from '../../core/mutex.js'
 import { Edit, Reader, type Format, type SnapRecord } from './edit.js'
 import type { Items } from './items.js'
@@ -71,7 +72,7 @@ export class Snap {
   }
 
   async #step<T>(fn: (e: Edit) => T): Promise<T> {
-    if (this.#frozen) throw new Error(`row: snapshot ${this.id} is frozen`)
+    if (this.#frozen) throw new FailedPreconditionError(`row: snapshot ${this.id} is frozen`)
     const e = new Edit(this.#src, this.id, this.#rec, this.format)
     const out = fn(e)
     if (e.changed) this.#rec = await e.commit()

@@ -15,13 +15,13 @@ import { execFile } from 'node:child_process'
 import { mkdir, readdir, rename, rm, chmod, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { DirFs, diskUsage, openBackedSnapshotter } from 'strata'
+import { DirFs, diskUsage, openBackedSnapshotter } from 'strata/driver'
 
 const run = promisify(execFile)
 
-/** @implements {import('strata').Backend} */
+/** @implements {import('strata/driver').Backend} */
 class CpaBackend {
-  /** @param {import('strata').Store} store */
+  /** @param {import('strata/driver').Store} store */
   constructor(store) {
     this.store = store
     this.home = join(store.root, 'cpa')
@@ -29,12 +29,12 @@ class CpaBackend {
     this.capabilities = { kernelMounts: true, renameLowerDirInMount: true }
   }
 
-  /** @param {import('strata').SnapshotRef} ref */
+  /** @param {import('strata/driver').SnapshotRef} ref */
   tree(ref) {
     return ref.kind === 'view' && ref.parentIds.length > 0 ? join(this.home, ref.parentIds[0]) : join(this.home, ref.id)
   }
 
-  /** @param {import('strata').SnapshotRef} ref */
+  /** @param {import('strata/driver').SnapshotRef} ref */
   async create(ref) {
     if (ref.kind === 'view' && ref.parentIds.length > 0) return
     const tmp = await this.store.tmpDir('cpa')
@@ -49,22 +49,22 @@ class CpaBackend {
     await rm(tmp, { recursive: true, force: true })
   }
 
-  /** @param {import('strata').SnapshotRef} ref */
+  /** @param {import('strata/driver').SnapshotRef} ref */
   async mounts(ref) {
     return [{ type: 'bind', source: this.tree(ref), options: ['rbind', ref.kind === 'active' ? 'rw' : 'ro'] }]
   }
 
-  /** @param {import('strata').SnapshotRef} ref */
+  /** @param {import('strata/driver').SnapshotRef} ref */
   async open(ref) {
     return new DirFs(this.tree(ref), { readOnly: ref.kind !== 'active' })
   }
 
-  /** @param {import('strata').SnapshotRef} ref */
+  /** @param {import('strata/driver').SnapshotRef} ref */
   async usage(ref) {
     return ref.kind === 'view' && ref.parentIds.length > 0 ? { size: 0, inodes: 0 } : diskUsage(this.tree(ref))
   }
 
-  /** @param {import('strata').SnapshotRef} ref */
+  /** @param {import('strata/driver').SnapshotRef} ref */
   async commit(ref) {
     return diskUsage(this.tree(ref))
   }
@@ -78,7 +78,7 @@ class CpaBackend {
     return (await readdir(this.home)).filter((n) => /^\d+$/.test(n))
   }
 
-  /** @param {import('strata').SnapshotRef} ref */
+  /** @param {import('strata/driver').SnapshotRef} ref */
   async verify(ref) {
     return (await stat(this.tree(ref)).catch(() => undefined))?.isDirectory() ? undefined : 'tree missing'
   }
