@@ -9,8 +9,7 @@ import { DataLossError } from '../../core/errors.js'
 import type { Backend, SnapshotRef } from '../../core/backend.js'
 import type { Capabilities, Change, Mount, SnapshotFs, Usage } from '../../core/snapshotter.js'
 import type { Store, Transaction } from '../../core/store.js'
-import { listChanges } from './changes.js'
-import { Edit, decodeRecord, encodeRecord, type Format, type SnapRecord } from './edit.js'
+import { changesBetween } from './changes.js'
 import { freeGeneration, idsWith } from './gc.js'
 import { Prefix, gcKey, snapKey } from './keys.js'
 import { ROOT_INO, rootInode } from './namespace.js'
@@ -18,6 +17,8 @@ import { BlockCache, NodeCache, NodeSource, type RowDb } from './nodestore.js'
 import { RowFs } from './rowfs.js'
 import { Snap } from './snap.js'
 import { verifySnapshot } from './verify.js'
+import { Edit } from './edit.js'
+import { decodeTreeRecord, encodeTreeRecord, type Format, type TreeRecord } from './format.js'
 
 export const MOUNT_TYPE = 'strata.row'
 
@@ -41,12 +42,12 @@ export class RowBackend implements Backend {
     this.#src = new NodeSource(db, new NodeCache(cacheNodes), new BlockCache(Math.max(1 << 20, 4 * format.blockSize)))
   }
 
-  async #record(id: number): Promise<SnapRecord> {
+  async #record(id: number): Promise<TreeRecord> {
     const loaded = this.#snaps.get(id)
     if (loaded) return loaded.record
     const buf = await this.#db.get(snapKey(id))
     if (buf === undefined) throw new DataLossError(`row: snapshot ${id} has no record`)
-    return decodeRecord(buf)
+    return decodeTreeRecord(buf)
   }
 
   /** The run-time snapshot, frozen unless the ref says it is active. */
@@ -65,8 +66,8 @@ export class RowBackend implements Backend {
     const id = Number(ref.id)
     if (ref.parentIds.length > 0) {
       const parent = await this.#record(Number(ref.parentIds[0]))
-      const rec: SnapRecord = { root: parent.root, ino: parent.ino, seq: 0, bytes: 0, inodes: 0 }
-      tx.put(this.#db, snapKey(id), encodeRecord(rec))
+      const rec: TreeRecord = { root: parent.root, ino: parent.ino, seq: 0, bytes: 0, inodes: 0 }
+      tx.put(this.#db, snapKey(id), encodeTreeRecord(rec))
       return
     }
     const e = Edit.empty(this.#src, id, this.#format, ROOT_INO + 1)
@@ -104,7 +105,7 @@ export class RowBackend implements Backend {
     const snap = await this.#snap(ref)
     const before = ref.parentIds.length > 0 ? (await this.#record(Number(ref.parentIds[0]))).root : undefined
     // Gathered under the snapshot's lock, so a writer cannot change the tree mid-walk.
-    yield* await snap.read((t) => listChanges(this.#src, before, t.root))
+    yield* await snap.read((t) => changesBetween(this.#src, before, t.root))
   }
 
   async drop(id: string): Promise<void> {
@@ -123,7 +124,7 @@ export class RowBackend implements Backend {
   }
 
   async verify(ref: SnapshotRef): Promise<string | undefined> {
-    let rec: SnapRecord
+    let rec: TreeRecord
     try {
       rec = await this.#record(Number(ref.id))
     } catch (err) {

@@ -7,56 +7,63 @@
  * two namespaces along those directories only.
  */
 import type { Change } from '../../core/snapshotter.js'
-import { Reader } from './edit.js'
-import { type Inode, decodeInode } from './items.js'
 import { ItemType, direntName, itemIno, itemType } from './keys.js'
-import { ROOT_INO, entries, links, lookup } from './namespace.js'
+import { ROOT_INO, entries, links, lookupEntry } from './namespace.js'
 import { kidAt, kidCount, type Ptr } from './node.js'
 import type { NodeSource } from './nodestore.js'
 import type { NodeReader } from './tree.js'
+import { type Inode, decodeInode } from './format.js'
+import { type Items, Reader } from './items.js'
 
-type Pending = { level: number; g: number; s: number } | { level: -1; key: Buffer; val: Buffer }
+/** What the side-by-side walk has still to look at: a node not yet opened, or one item. */
+type Pending = { kind: 'node'; level: number; ptr: Ptr } | { kind: 'item'; key: Buffer; val: Buffer }
 
+function levelOf(p: Pending | undefined): number {
+  return p === undefined ? -2 : p.kind === 'node' ? p.level : -1
+}
+
+/** Replaces the node on top of the stack by its children (or items), first on top. */
 function expand(r: NodeReader, stack: Pending[]): void {
-  const top = stack.pop() as { level: number; g: number; s: number }
-  const n = r.node(top)
+  const top = stack.pop() as Pending & { kind: 'node' }
+  const n = r.node(top.ptr)
   if (n.level === 0) {
-    for (let i = n.keys.length - 1; i >= 0; i--) stack.push({ level: -1, key: n.keys[i], val: n.vals[i] })
+    for (let i = n.keys.length - 1; i >= 0; i--) stack.push({ kind: 'item', key: n.keys[i], val: n.vals[i] })
   } else {
-    for (let i = kidCount(n) - 1; i >= 0; i--) stack.push({ level: n.level - 1, ...kidAt(n, i) })
+    for (let i = kidCount(n) - 1; i >= 0; i--) stack.push({ kind: 'node', level: n.level - 1, ptr: kidAt(n, i) })
   }
 }
 
 /** Calls `emit` for every item that differs between two trees (absent on one side: undefined). */
-export function diffTrees(r: NodeReader, a: Ptr | undefined, b: Ptr, emit: (key: Buffer, before?: Buffer, after?: Buffer) => void): void {
-  const A: Pending[] = a === undefined ? [] : [{ level: r.node(a).level, g: a.g, s: a.s }]
-  const B: Pending[] = [{ level: r.node(b).level, g: b.g, s: b.s }]
+export function diffItems(r: NodeReader, a: Ptr | undefined, b: Ptr, emit: (key: Buffer, before?: Buffer, after?: Buffer) => void): void {
+  const A: Pending[] = a === undefined ? [] : [{ kind: 'node', level: r.node(a).level, ptr: a }]
+  const B: Pending[] = [{ kind: 'node', level: r.node(b).level, ptr: b }]
   while (A.length > 0 || B.length > 0) {
     const x = A.at(-1)
     const y = B.at(-1)
-    if (x && y && x.level >= 0 && y.level >= 0 && 'g' in x && 'g' in y && x.g === y.g && x.s === y.s) {
+    if (x?.kind === 'node' && y?.kind === 'node' && x.ptr.g === y.ptr.g && x.ptr.s === y.ptr.s) {
+      // A shared subtree: nothing in it differs.
       A.pop()
       B.pop()
       continue
     }
-    const lx = x?.level ?? -2
-    const ly = y?.level ?? -2
+    const lx = levelOf(x)
+    const ly = levelOf(y)
     if (lx >= 0 && lx >= ly) {
       expand(r, A)
     } else if (ly >= 0) {
       expand(r, B)
     } else {
-      const ix = x as { key: Buffer; val: Buffer } | undefined
-      const iy = y as { key: Buffer; val: Buffer } | undefined
+      const ix = x?.kind === 'item' ? x : undefined
+      const iy = y?.kind === 'item' ? y : undefined
       const c = ix && iy ? Buffer.compare(ix.key, iy.key) : ix ? -1 : 1
-      if (c < 0) {
-        emit(ix!.key, ix!.val, undefined)
+      if (c < 0 && ix) {
+        emit(ix.key, ix.val, undefined)
         A.pop()
-      } else if (c > 0) {
-        emit(iy!.key, undefined, iy!.val)
+      } else if (c > 0 && iy) {
+        emit(iy.key, undefined, iy.val)
         B.pop()
-      } else {
-        if (!ix!.val.equals(iy!.val)) emit(ix!.key, ix!.val, iy!.val)
+      } else if (ix && iy) {
+        if (!ix.val.equals(iy.val)) emit(ix.key, ix.val, iy.val)
         A.pop()
         B.pop()
       }
@@ -79,22 +86,27 @@ function sameContent(a: Inode, b: Inode): boolean {
   )
 }
 
-/** The changes of the tree at `after` against the tree at `before` (none: everything is added). */
-export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr): Change[] {
-  // Only names are read here, never file data: the block size does not matter.
-  const oldT = before === undefined ? undefined : new Reader(src, before, 0)
-  const newT = new Reader(src, after, 0)
-  // Directory → names whose entries differ, and inodes whose own content differs.
-  const changed = new Map<number, Set<string>>()
-  const touched = new Set<number>()
-  diffTrees(src, before, after, (k, o, n) => {
-    const type = itemType(k)
-    if (type === ItemType.Dirent) namesOf(changed, itemIno(k)).add(direntName(k))
-    else if (type === ItemType.Block) touched.add(itemIno(k))
-    else if (type === ItemType.Inode && !(o && n && sameContent(decodeInode(o), decodeInode(n)))) touched.add(itemIno(k))
-  })
+/** What differs between two trees, by item: names per directory, and inodes whose own content changed. */
+interface Differences {
+  /** Directory → names whose entries differ. */
+  names: Map<number, Set<string>>
+  /** Inodes whose attributes or data differ. */
+  inodes: Set<number>
+}
 
-  // Directory → names to visit in it: the links from every changed inode up to the root.
+function changedItems(src: NodeSource, before: Ptr | undefined, after: Ptr): Differences {
+  const d: Differences = { names: new Map(), inodes: new Set() }
+  diffItems(src, before, after, (k, o, n) => {
+    const type = itemType(k)
+    if (type === ItemType.Dirent) namesOf(d.names, itemIno(k)).add(direntName(k))
+    else if (type === ItemType.Block) d.inodes.add(itemIno(k))
+    else if (type === ItemType.Inode && !(o && n && sameContent(decodeInode(o), decodeInode(n)))) d.inodes.add(itemIno(k))
+  })
+  return d
+}
+
+/** Directory → names to visit in it: the links from every changed inode up to the root. */
+function dirsToVisit(newT: Items, d: Differences): Map<number, Set<string>> {
   const want = new Map<number, Set<string>>()
   const climbed = new Set<number>()
   const climb = (ino: number): void => {
@@ -105,8 +117,13 @@ export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr
       climb(parent)
     }
   }
-  for (const ino of [...changed.keys(), ...touched]) climb(ino)
+  for (const ino of [...d.names.keys(), ...d.inodes]) climb(ino)
+  return want
+}
 
+/** Walks the namespace along `want` and turns each differing name into a change, in path order. */
+function walkChanges(trees: { oldT: Items | undefined; newT: Items }, d: Differences, want: Map<number, Set<string>>): Change[] {
+  const { oldT, newT } = trees
   const out: Change[] = []
   const addAll = (path: string, dir: number): void => {
     for (const [name, ent] of sorted(entries(newT, dir))) {
@@ -115,11 +132,11 @@ export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr
     }
   }
   const walk = (path: string, dir: number): void => {
-    const names = new Set([...(want.get(dir) ?? []), ...(changed.get(dir) ?? [])])
+    const names = new Set([...(want.get(dir) ?? []), ...(d.names.get(dir) ?? [])])
     for (const name of [...names].sort()) {
       const p = `${path}/${name}`
-      const o = oldT ? lookup(oldT, dir, name) : undefined
-      const n = lookup(newT, dir, name)
+      const o = oldT ? lookupEntry(oldT, dir, name) : undefined
+      const n = lookupEntry(newT, dir, name)
       if (n === undefined) {
         if (o !== undefined) out.push({ path: p, kind: 'delete' })
       } else if (o === undefined || o.ino !== n.ino) {
@@ -128,14 +145,23 @@ export function listChanges(src: NodeSource, before: Ptr | undefined, after: Ptr
         else out.push({ path: p, kind: 'modify' })
         if (n.type === 'dir') addAll(p, n.ino)
       } else {
-        const inside = n.type === 'dir' && (want.has(n.ino) || changed.has(n.ino))
-        if (inside || touched.has(n.ino)) out.push({ path: p, kind: 'modify' })
+        const inside = n.type === 'dir' && (want.has(n.ino) || d.names.has(n.ino))
+        if (inside || d.inodes.has(n.ino)) out.push({ path: p, kind: 'modify' })
         if (inside) walk(p, n.ino)
       }
     }
   }
   walk('', ROOT_INO)
   return out
+}
+
+/** The changes of the tree at `after` against the tree at `before` (none: everything is added). */
+export function changesBetween(src: NodeSource, before: Ptr | undefined, after: Ptr): Change[] {
+  // Only names are read here, never file data: the block size does not matter.
+  const oldT = before === undefined ? undefined : new Reader(src, before, 0)
+  const newT = new Reader(src, after, 0)
+  const d = changedItems(src, before, after)
+  return walkChanges({ oldT, newT }, d, dirsToVisit(newT, d))
 }
 
 function namesOf(map: Map<number, Set<string>>, dir: number): Set<string> {

@@ -9,70 +9,16 @@
  * block bytes born in this generation, inodes the inode items it wrote.
  */
 import { DataLossError } from '../../core/errors.js'
-import type { BlockPtr, ItemEdit, Items } from './items.js'
 import { blockDbKey, nodeKey, snapKey } from './keys.js'
-import { cloneNode, emptyNode, encodeNode, packValue, unpackValue, type Node, type Ptr } from './node.js'
+import { cloneNode, emptyNode, encodeNode, type Node, type Ptr } from './node.js'
 import type { NodeSource } from './nodestore.js'
 import { insert, lookup, remove, removeRange, scan, type NodeReader, type NodeWriter } from './tree.js'
-
-export interface Format {
-  blockSize: number
-  /** Nodes split above this many encoded bytes. */
-  nodeBytes: number
-  /** Files up to this size live inside their inode. */
-  inlineMax: number
-}
-
-/** What the database keeps per snapshot. */
-export interface SnapRecord {
-  root: Ptr
-  /** The next inode number. */
-  ino: number
-  /** The next node or block sequence number of this generation. */
-  seq: number
-  /** Bytes of nodes and blocks this generation owns. */
-  bytes: number
-  /** Inodes this generation wrote. */
-  inodes: number
-}
-
-export function encodeRecord(r: SnapRecord): Buffer {
-  return packValue([r.root.g, r.root.s, r.ino, r.seq, r.bytes, r.inodes])
-}
-
-export function decodeRecord(b: Buffer): SnapRecord {
-  const [g, s, ino, seq, bytes, inodes] = unpackValue<number[]>(b)
-  return { root: { g, s }, ino, seq, bytes, inodes }
-}
+import { type BlockPtr, encodeTreeRecord, type Format, type TreeRecord } from './format.js'
+import type { ItemEdit } from './items.js'
 
 export type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }
 
 const idOf = (g: number, s: number): string => `${g}:${s}`
-
-/** A tree as it stands: reads only. */
-export class Reader implements Items {
-  readonly root: Ptr
-  readonly blockSize: number
-  readonly #src: NodeSource
-
-  constructor(src: NodeSource, root: Ptr, blockSize: number) {
-    this.#src = src
-    this.root = root
-    this.blockSize = blockSize
-  }
-
-  get(key: Buffer): Buffer | undefined {
-    return lookup(this.#src, this.root, key)
-  }
-
-  scan(lo: Buffer, hi: Buffer, fn: (k: Buffer, v: Buffer) => boolean | void): void {
-    scan(this.#src, this.root, lo, hi, fn)
-  }
-
-  block(p: BlockPtr): Buffer {
-    return this.#src.block(p)
-  }
-}
 
 export class Edit implements ItemEdit, NodeWriter, NodeReader {
   readonly gen: number
@@ -81,13 +27,13 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
   readonly maxBytes: number
   root: Ptr
   readonly #src: NodeSource
-  readonly #rec: SnapRecord
+  readonly #rec: TreeRecord
   readonly #dirty = new Map<string, Node>()
   readonly #dead = new Map<string, Node>()
   readonly #blocks = new Map<string, { p: BlockPtr; data: Buffer | null }>()
   #touched = false
 
-  constructor(src: NodeSource, gen: number, rec: SnapRecord, format: Format) {
+  constructor(src: NodeSource, gen: number, rec: TreeRecord, format: Format) {
     this.#src = src
     this.gen = gen
     this.#rec = { ...rec, root: { ...rec.root } }
@@ -209,7 +155,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
    * (publish the written nodes to the cache). Counters include the nodes'
    * encoded sizes, known only now.
    */
-  batch(): { ops: BatchOp[]; record: SnapRecord; landed: () => void } {
+  batch(): { ops: BatchOp[]; record: TreeRecord; landed: () => void } {
     const ops: BatchOp[] = []
     const rec = this.#rec
     const written: Array<[Node, number]> = []
@@ -227,7 +173,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
       ops.push(data === null ? { type: 'del', key: blockDbKey(p.g, p.s) } : { type: 'put', key: blockDbKey(p.g, p.s), value: data })
     }
     rec.root = { g: this.root.g, s: this.root.s }
-    ops.push({ type: 'put', key: snapKey(this.gen), value: encodeRecord(rec) })
+    ops.push({ type: 'put', key: snapKey(this.gen), value: encodeTreeRecord(rec) })
     const landed = (): void => {
       for (const [n, len] of written) {
         n.stored = len
@@ -240,7 +186,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
   }
 
   /** Writes the batch; returns the snapshot's new record. */
-  async commit(): Promise<SnapRecord> {
+  async commit(): Promise<TreeRecord> {
     const { ops, record, landed } = this.batch()
     await this.#src.db.batch(ops)
     landed()

@@ -8,9 +8,13 @@
  * bytes go to a new block of this generation and only that block's pointer
  * changes. A block this generation already owns is rewritten in place.
  */
-import { type BlockPtr, type Inode, type ItemEdit, type Items, decodeBlockPtr, encodeBlockPtr } from './items.js'
 import { blockKey, blocksFrom, readU64 } from './keys.js'
-import { freeing, putInode } from './namespace.js'
+import { posixError } from '../../core/errors.js'
+import type { Edit } from './edit.js'
+import { freeing, handleInode, putInode } from './namespace.js'
+import type { Snap } from './snap.js'
+import { type BlockPtr, type Inode, decodeBlockPtr, encodeBlockPtr } from './format.js'
+import type { ItemEdit, Items } from './items.js'
 
 /** A regular file: its number and its inode as the operation sees it (changes update it). */
 export interface FileRef {
@@ -140,4 +144,36 @@ export function truncateTo(e: ItemEdit, f: FileRef, t: { len: number; now: numbe
   }
   inode.size = len
   putInode(e, ino, inode)
+}
+
+/** The most one batch of a large write carries: 64 blocks, and no more than 8 MiB. */
+const MAX_STEP_BLOCKS = 64
+const MAX_STEP_BYTES = 8 << 20
+
+/** How many bytes of a large write one batch carries. */
+export function stepBytes(blockSize: number): number {
+  return blockSize * Math.max(1, Math.min(MAX_STEP_BLOCKS, Math.floor(MAX_STEP_BYTES / blockSize)))
+}
+
+/** Writes `src` to file `ino` at `pos` (at its end when appending), in batches of whole blocks. */
+export function writeData(
+  snap: Snap,
+  file: { ino: number; path: string },
+  src: Buffer,
+  at: { pos: number; append: boolean },
+): Promise<void> {
+  const { ino, path } = file
+  const step = stepBytes(snap.format.blockSize)
+  let start = -1
+  let cur = 0
+  return snap.writeWhile((e: Edit) => {
+    const inode = handleInode(e, ino, 'write', path)
+    if (inode.type !== 'file') throw posixError('EINVAL', 'write', path)
+    if (start < 0) cur = start = at.append ? inode.size : at.pos
+    const end = start + src.length
+    const next = Math.min(end, (Math.floor(cur / step) + 1) * step)
+    writeAt(e, { ino, inode }, { data: src.subarray(cur - start, next - start), pos: cur, now: Date.now() })
+    cur = next
+    return cur < end
+  })
 }

@@ -15,11 +15,10 @@ import { openBackedSnapshotter } from '../../core/backed.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
 import { Store } from '../../core/store.js'
 import { RowBackend, rowDb, MOUNT_TYPE } from './backend.js'
-import type { Format } from './edit.js'
 import { countKeys, type RowKeyCounts } from './gc.js'
 import { formatKey } from './keys.js'
-import { packValue, unpackValue } from './node.js'
 import type { RowDb } from './nodestore.js'
+import { decodeFormatRecord, encodeFormatRecord, FORMAT_VERSION, type Format } from './format.js'
 
 export { MOUNT_TYPE as ROW_MOUNT_TYPE, type RowKeyCounts }
 
@@ -39,7 +38,6 @@ export interface RowOptions {
   writeBufferSize?: number
 }
 
-const FORMAT_VERSION = 1
 const KiB = 1024
 
 function intOption(opts: Record<string, unknown>, name: string, dflt: number, ok: (n: number) => boolean, rule: string): number {
@@ -101,11 +99,11 @@ async function settleFormat(store: Store, db: RowDb, format: Format, blockSizeGi
   if (stored === undefined) {
     await store
       .transaction()
-      .put(db, formatKey, packValue([FORMAT_VERSION, format.blockSize]))
+      .put(db, formatKey, encodeFormatRecord({ version: FORMAT_VERSION, blockSize: format.blockSize }))
       .write({ sync: true })
     return format
   }
-  const [version, blockSize] = unpackValue<[number, number]>(stored)
+  const { version, blockSize } = decodeFormatRecord(stored)
   if (version !== FORMAT_VERSION) throw new InvalidArgumentError(`row store format ${version} is not supported (this is ${FORMAT_VERSION})`)
   if (blockSizeGiven && blockSize !== format.blockSize) {
     throw new InvalidArgumentError(

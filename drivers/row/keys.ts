@@ -10,15 +10,10 @@
  *   <ino u64> 3 <parent u64> <name>    a back reference: ino is linked as parent/name
  *   <ino u64> 4 <idx u64>              block idx of file ino
  *
- * Database keys live in the driver's sublevel; objects carry the generation
- * (the snapshot id) that wrote them, so everything one snapshot owns is one
- * key range per kind:
- *
- *   M                          the store's format (block size)
- *   S <id u32>                 a snapshot's tree root and counters
- *   G <id u32>                 the snapshot is removed; its objects await freeing
- *   T <gen u32> <seq u32>      a tree node
- *   K <gen u32> <seq u32>      a data block
+ * Database keys (M, S, G, T, K) live in the driver's sublevel; objects
+ * carry the generation (the snapshot id) that wrote them, so everything one
+ * snapshot owns is one key range per kind. format.ts has the table of every
+ * key with its value layout.
  */
 
 export const ItemType = { Inode: 1, Dirent: 2, Backref: 3, Block: 4 } as const

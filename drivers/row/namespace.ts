@@ -7,22 +7,11 @@
  * from its parent: a number names one file for the life of a lineage, and
  * copy-on-write of an inode keeps its number.
  */
-import { DataLossError } from '../../core/errors.js'
-import type { FileType } from '../../core/snapshotter.js'
-import {
-  type Dirent,
-  type Inode,
-  type ItemEdit,
-  type Items,
-  NO_VALUE,
-  ROOT_INO,
-  decodeBlockPtr,
-  decodeDirent,
-  decodeInode,
-  encodeDirent,
-  encodeInode,
-} from './items.js'
+import { DataLossError, posixError } from '../../core/errors.js'
+import type { FileStat, FileType } from '../../core/snapshotter.js'
 import { ItemType, backrefKey, direntKey, direntName, inodeKey, inodeRange, itemType, readU64, typeRange } from './keys.js'
+import { type Dirent, type Inode, NO_VALUE, decodeBlockPtr, decodeDirent, decodeInode, encodeDirent, encodeInode } from './format.js'
+import { type ItemEdit, type Items, ROOT_INO } from './items.js'
 
 export { ROOT_INO }
 
@@ -37,7 +26,7 @@ export function mustInode(t: Items, ino: number): Inode {
   return i
 }
 
-export function lookup(t: Items, dir: number, name: string): Dirent | undefined {
+export function lookupEntry(t: Items, dir: number, name: string): Dirent | undefined {
   const v = t.get(direntKey(dir, name))
   return v === undefined ? undefined : decodeDirent(v)
 }
@@ -194,4 +183,17 @@ export function rootInode(e: ItemEdit, nowMs: number): void {
   const uid = process.getuid?.() ?? 0
   const gid = process.getgid?.() ?? 0
   putInode(e, ROOT_INO, { type: 'dir', mode: 0o755, uid, gid, size: 0, nlink: 2, mtimeMs: nowMs, rdev: 0, gen: -1 })
+}
+
+export function statOf(ino: number, i: Inode): FileStat {
+  const st: FileStat = { type: i.type, mode: i.mode, uid: i.uid, gid: i.gid, size: i.size, nlink: i.nlink, ino, mtimeMs: i.mtimeMs }
+  if (i.type === 'char' || i.type === 'block') st.rdev = i.rdev
+  return st
+}
+
+/** The inode behind an open handle; ENOENT only if every link was removed meanwhile. */
+export function handleInode(t: Items, ino: number, syscall: string, path: string): Inode {
+  const i = getInode(t, ino)
+  if (i === undefined) throw posixError('ENOENT', syscall, path)
+  return i
 }

@@ -8,7 +8,7 @@ import { DataLossError } from '../../core/errors.js'
 import type { Sublevel } from '../../core/store.js'
 import { decodeNode, type Node, type Ptr } from './node.js'
 import { blockDbKey, nodeKey } from './keys.js'
-import type { BlockPtr } from './items.js'
+import type { BlockPtr } from './format.js'
 
 /** The driver's sublevel: binary keys, raw values (nodes encode themselves; blocks are bytes). */
 export type RowDb = Sublevel<Buffer, Buffer>

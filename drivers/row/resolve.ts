@@ -4,8 +4,9 @@
  */
 import { posixError, type PosixCode } from '../../core/errors.js'
 import { type PathLookup, resolveInRoot } from '../../fs/path.js'
-import type { Inode, Items } from './items.js'
-import { ROOT_INO, getInode, lookup, mustInode } from './namespace.js'
+import { ROOT_INO, getInode, lookupEntry, mustInode } from './namespace.js'
+import type { Inode } from './format.js'
+import type { Items } from './items.js'
 
 export interface Resolved {
   /** The entry's inode number, when it exists. */
@@ -30,7 +31,7 @@ interface Entry {
 function lookupOf(t: Items): PathLookup<Entry> {
   return {
     root: { ino: ROOT_INO, type: 'dir' },
-    child: (dir, name) => lookup(t, dir.ino, name),
+    child: (dir, name) => lookupEntry(t, dir.ino, name),
     linkTarget: (e) => (e.type === 'symlink' ? (mustInode(t, e.ino).target ?? '') : undefined),
     isDir: (e) => e.type === 'dir',
   }

@@ -8,13 +8,25 @@ import { posixError, type PosixError } from '../../core/errors.js'
 import { CheckedFs, type NodeType } from '../../fs/checked.js'
 import { splitPath } from '../../fs/path.js'
 import type { FileStat, OpenFlags } from '../../core/snapshotter.js'
-import type { Edit } from './edit.js'
-import { readAll, truncateTo, writeAt } from './filedata.js'
-import { RowFileHandle, statOf, stepBytes, writeData } from './filehandle.js'
-import type { Inode, Items } from './items.js'
-import { addEntry, createInode, entries, isEmptyDir, mustInode, putInode, removeEntry, removeSubtree, type NewInode } from './namespace.js'
+import { readAll, stepBytes, truncateTo, writeAt, writeData } from './filedata.js'
+import { RowFileHandle } from './filehandle.js'
+import {
+  addEntry,
+  createInode,
+  entries,
+  isEmptyDir,
+  mustInode,
+  putInode,
+  removeEntry,
+  removeSubtree,
+  statOf,
+  type NewInode,
+} from './namespace.js'
 import { existing, named, resolve, type Resolved } from './resolve.js'
 import type { Snap } from './snap.js'
+import type { Edit } from './edit.js'
+import type { Inode } from './format.js'
+import type { Items } from './items.js'
 
 function owner(): { uid: number; gid: number } {
   return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
@@ -83,7 +95,7 @@ export class RowFs extends CheckedFs {
       if (whole && buf.length > 0) writeAt(e, { ino, inode }, { data: buf, pos: 0, now })
       return ino
     })
-    if (!whole) await writeData(this.#snap, ino, p, buf, 0, false)
+    if (!whole) await writeData(this.#snap, { ino, path: p }, buf, { pos: 0, append: false })
   }
 
   protected async _open(p: string, flags: OpenFlags, mode: number): Promise<RowFileHandle> {

@@ -6,19 +6,20 @@
  */
 import { FailedPreconditionError } from '../../core/errors.js'
 import { Mutex } from '../../core/mutex.js'
-import { Edit, Reader, type Format, type SnapRecord } from './edit.js'
-import type { Items } from './items.js'
 import type { NodeSource } from './nodestore.js'
+import { Edit } from './edit.js'
+import type { Format, TreeRecord } from './format.js'
+import { Reader, type Items } from './items.js'
 
 export class Snap {
   readonly id: number
   readonly format: Format
   readonly #src: NodeSource
   readonly #mutex = new Mutex()
-  #rec: SnapRecord
+  #rec: TreeRecord
   #frozen: boolean
 
-  constructor(src: NodeSource, format: Format, id: number, rec: SnapRecord, frozen: boolean) {
+  constructor(src: NodeSource, format: Format, id: number, rec: TreeRecord, frozen: boolean) {
     this.#src = src
     this.format = format
     this.id = id
@@ -26,7 +27,7 @@ export class Snap {
     this.#frozen = frozen
   }
 
-  get record(): SnapRecord {
+  get record(): TreeRecord {
     return this.#rec
   }
 

@@ -6,11 +6,10 @@
  * exists; every key this generation owns is reachable (nothing leaked); and
  * the usage counters equal what the walk finds.
  */
-import { decodeBlockPtr, decodeInode } from './items.js'
 import { ItemType, Prefix, blockDbKey, genRange, itemType } from './keys.js'
 import { kidAt, kidCount, type Node, type Ptr } from './node.js'
 import type { NodeSource } from './nodestore.js'
-import type { SnapRecord } from './edit.js'
+import { decodeBlockPtr, decodeInode, type TreeRecord } from './format.js'
 
 const MAX_REPORTED = 5
 
@@ -113,7 +112,7 @@ class TreeCheck {
 /** Why the snapshot's tree is broken, or undefined when it is whole. */
 export async function verifySnapshot(
   src: NodeSource,
-  snap: { id: number; rec: SnapRecord; ancestors: number[] },
+  snap: { id: number; rec: TreeRecord; ancestors: number[] },
 ): Promise<string | undefined> {
   const c = new TreeCheck(src, snap.id, snap.ancestors)
   c.walk(snap.rec.root, {})

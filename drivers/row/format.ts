@@ -1,0 +1,165 @@
+/**
+ * row's on-disk format, in one place: every database key and every value
+ * layout, with the codecs of the values. Keys are built in keys.ts (their
+ * byte layouts are in its header); tree nodes are encoded in node.ts.
+ * Values are msgpack arrays, positional, so items stay small.
+ *
+ * Database keys (the driver's sublevel `row` of the store's LevelDB):
+ *
+ *   key                      value
+ *   M                        [version, blockSize]                              FormatRecord
+ *   S <id u32>               [root.g, root.s, nextIno, nextSeq, bytes, inodes] TreeRecord
+ *   G <id u32>               null: the snapshot is removed, its objects await freeing (gc.ts)
+ *   T <gen u32> <seq u32>    [level, keys, vals | kids]                        a tree node (node.ts)
+ *   K <gen u32> <seq u32>    raw bytes                                         a data block
+ *
+ * Items of one snapshot's tree (keys.ts; values here):
+ *
+ *   <ino> 1                  [type, mode, uid, gid, size, nlink, mtimeMs, gen, rdev, target|null, data|null]  Inode
+ *   <ino> 2 <name>           [ino, type]                                       a directory entry (Dirent)
+ *   <ino> 3 <parent> <name>  null                                              a back reference (NO_VALUE)
+ *   <ino> 4 <idx>            [g, s, len]                                       where block idx lives (BlockPtr)
+ *
+ * `type` is an index into FILE_TYPES; `gen` is the snapshot id that wrote
+ * this version of the inode; an internal node's `kids` are flat pairs
+ * g0, s0, g1, s1, … (node.ts).
+ *
+ * The write path of one operation: RowFs (rowfs.ts) → Snap.write (snap.ts,
+ * the snapshot's mutex) → a new Edit (edit.ts) → namespace.ts / filedata.ts
+ * change items → tree.ts inserts into nodes copied into this generation →
+ * Edit.batch() gathers nodes, blocks and the TreeRecord → one LevelDB batch
+ * → landed() publishes the new nodes and blocks to the caches (nodestore.ts).
+ *
+ * Freeing (gc.ts): remove writes the G key and deletes the S key in one
+ * batch; the T and K ranges born in that generation are then deleted in
+ * chunks, resumable after a crash. Nothing is reference counted.
+ */
+import type { FileType } from '../../core/snapshotter.js'
+import { packValue, unpackValue, type Ptr } from './node.js'
+
+/** The format this code writes; a store of another version is refused at open. */
+export const FORMAT_VERSION = 1
+
+/** `M`: the store's format, fixed when it is created. */
+export interface FormatRecord {
+  version: number
+  blockSize: number
+}
+
+export function encodeFormatRecord(f: FormatRecord): Buffer {
+  return packValue([f.version, f.blockSize])
+}
+
+export function decodeFormatRecord(b: Buffer): FormatRecord {
+  const [version, blockSize] = unpackValue<[number, number]>(b)
+  return { version, blockSize }
+}
+
+export interface Format {
+  blockSize: number
+  /** Nodes split above this many encoded bytes. */
+  nodeBytes: number
+  /** Files up to this size live inside their inode. */
+  inlineMax: number
+}
+
+/** What the database keeps per snapshot (`S <id>`): its tree and counters. */
+export interface TreeRecord {
+  root: Ptr
+  /** The next inode number. */
+  ino: number
+  /** The next node or block sequence number of this generation. */
+  seq: number
+  /** Bytes of nodes and blocks this generation owns. */
+  bytes: number
+  /** Inodes this generation wrote. */
+  inodes: number
+}
+
+export function encodeTreeRecord(r: TreeRecord): Buffer {
+  return packValue([r.root.g, r.root.s, r.ino, r.seq, r.bytes, r.inodes])
+}
+
+export function decodeTreeRecord(b: Buffer): TreeRecord {
+  const [g, s, ino, seq, bytes, inodes] = unpackValue<number[]>(b)
+  return { root: { g, s }, ino, seq, bytes, inodes }
+}
+
+export const FILE_TYPES: FileType[] = ['file', 'dir', 'symlink', 'char', 'block', 'fifo', 'socket']
+
+export interface Inode {
+  type: FileType
+  /** Permission bits with setuid, setgid and sticky (07777). */
+  mode: number
+  uid: number
+  gid: number
+  /** Apparent size; for a symlink the length of its target. */
+  size: number
+  nlink: number
+  mtimeMs: number
+  rdev: number
+  /** Symlink target. */
+  target?: string
+  /** A small file's bytes, kept in the inode (bytes past its end up to `size` are zeros). */
+  data?: Buffer
+  /** The generation that wrote this version of the inode (for usage counting). */
+  gen: number
+}
+
+export function encodeInode(i: Inode): Buffer {
+  return packValue([
+    FILE_TYPES.indexOf(i.type),
+    i.mode,
+    i.uid,
+    i.gid,
+    i.size,
+    i.nlink,
+    i.mtimeMs,
+    i.gen,
+    i.rdev,
+    i.target ?? null,
+    i.data ?? null,
+  ])
+}
+
+export function decodeInode(b: Buffer): Inode {
+  const [t, mode, uid, gid, size, nlink, mtimeMs, gen, rdev, target, data] =
+    unpackValue<[number, number, number, number, number, number, number, number, number, string | null, Buffer | null]>(b)
+  const i: Inode = { type: FILE_TYPES[t], mode, uid, gid, size, nlink, mtimeMs, gen, rdev }
+  if (target !== null) i.target = target
+  if (data !== null) i.data = data
+  return i
+}
+
+export interface Dirent {
+  ino: number
+  type: FileType
+}
+
+export function encodeDirent(d: Dirent): Buffer {
+  return packValue([d.ino, FILE_TYPES.indexOf(d.type)])
+}
+
+export function decodeDirent(b: Buffer): Dirent {
+  const [ino, t] = unpackValue<[number, number]>(b)
+  return { ino, type: FILE_TYPES[t] }
+}
+
+/** Where one block of a file lives: its database id and its length. */
+export interface BlockPtr {
+  g: number
+  s: number
+  len: number
+}
+
+export function encodeBlockPtr(p: BlockPtr): Buffer {
+  return packValue([p.g, p.s, p.len])
+}
+
+export function decodeBlockPtr(b: Buffer): BlockPtr {
+  const [g, s, len] = unpackValue<[number, number, number]>(b)
+  return { g, s, len }
+}
+
+/** A back reference has no value: its key says everything. */
+export const NO_VALUE = packValue(null)
