@@ -98,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.STRATA_DEBUG) process.stderr.write(`${(err as Error).stack}\n`)
     return 1
   } finally {
+    // The command's own error is the one to report; a store that fails to close is freed with the process.
     await ctx.close().catch(() => {})
   }
 }

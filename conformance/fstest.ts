@@ -4,7 +4,7 @@
  * give the reference a snapshot must equal.
  */
 import type { SnapshotFs } from '../core/snapshotter.js'
-import { errnoCode } from '../core/errors.js'
+import { unlessMissing } from '../core/errors.js'
 
 export type Applier = (fs: SnapshotFs) => Promise<void>
 
@@ -26,11 +26,7 @@ export function createDir(path: string, mode: number): Applier {
 /** Removes a path and everything under it; a missing path is fine. */
 export function removeAll(path: string): Applier {
   return async (fs) => {
-    try {
-      await fs.rm(path, { recursive: true })
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw err
-    }
+    await unlessMissing(fs.rm(path, { recursive: true }))
   }
 }
 

@@ -8,6 +8,7 @@
  * Each case gets a fresh root; content cases run once through `open()` and
  * once through a kernel mount of `mounts()` (root only). A case is skipped
  * only for what the driver declares it cannot do, with the reason reported.
+ * Cases run in a shuffled order.
  */
 import { describe, it } from 'vitest'
 import type { Make, SuiteOptions } from './context.js'
@@ -18,7 +19,9 @@ export { plan, runPlanned, allCases, type PlannedCase, type Outcome } from './su
 export { runSuite, type RunReport } from './runner.js'
 
 export function conformance(name: string, make: Make, opts: SuiteOptions = {}): void {
-  describe(`conformance: ${name}`, () => {
+  // In random order on every run, so no case can lean on another having run first
+  // (vitest's --sequence.seed=N replays an order).
+  describe.shuffle(`conformance: ${name}`, () => {
     for (const p of plan(opts)) {
       it(
         p.id,

@@ -4,6 +4,8 @@
  * conformance`) run this same plan, so the two can never disagree.
  */
 import type { Case } from './case.js'
+import { join } from 'node:path'
+import type { Capabilities } from '../core/snapshotter.js'
 import { CaseContext, Skip, type Access, type Make, type SuiteOptions } from './context.js'
 import { containerdCases } from './cases/containerd.js'
 import { ruleCases } from './cases/rules.js'
@@ -43,10 +45,29 @@ export function timeoutOf(p: PlannedCase, opts: SuiteOptions): number {
 
 export type Outcome = { status: 'passed' } | { status: 'skipped'; reason: string } | { status: 'failed'; error: Error }
 
+const declaredByMake = new WeakMap<Make, Capabilities>()
+
+/**
+ * What the driver declares, from a store of its own in the case's scratch
+ * space, opened once per driver: the case's own store stays unopened, so
+ * cases that start it in a child process still can.
+ */
+async function declared(make: Make, t: CaseContext): Promise<Capabilities> {
+  let caps = declaredByMake.get(make)
+  if (caps === undefined) {
+    const sn = await make(join(t.work, 'capabilities'))
+    caps = t.capabilities(sn)
+    await sn.close()
+    declaredByMake.set(make, caps)
+  }
+  return caps
+}
+
 /** Runs one planned case in a fresh directory and reports how it went. */
 export async function runPlanned(make: Make, p: PlannedCase, opts: SuiteOptions): Promise<Outcome> {
   const t = await CaseContext.create(make, p.access, opts)
   try {
+    if (p.access === 'open' && (await declared(make, t)).needsRoot) t.requireRoot('the driver (it declares needsRoot)')
     if (p.access === 'kernel') {
       const sn = await t.sn()
       if (!t.capabilities(sn).kernelMounts) t.skip('the driver declares its mounts are not kernel mounts')

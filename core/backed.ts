@@ -4,7 +4,14 @@
  * driver's backend with ids only (STYLE.md 3–5).
  */
 import type { Backend, BackendFactory, SnapshotRef } from './backend.js'
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError } from './errors.js'
+import {
+  AlreadyExistsError,
+  cleanupAfter,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+} from './errors.js'
 import { matches, parseFilters } from './filters.js'
 import { Metastore, toInfo, type SnapshotRecord } from './metastore.js'
 import { Mutex } from './mutex.js'
@@ -52,8 +59,7 @@ export async function openBackedSnapshotter(opts: OpenOptions): Promise<BackedSn
     await sn.cleanup()
     return sn
   } catch (err) {
-    await store.close().catch(() => {})
-    throw err
+    throw await cleanupAfter(err, () => store.close())
   }
 }
 
@@ -244,8 +250,7 @@ export class BackedSnapshotter implements Snapshotter, Checkable {
         this.#meta.insert(tx, key, rec)
         await tx.write({ sync: true })
       } catch (err) {
-        await this.#backend.drop(ref.id).catch(() => {})
-        throw err
+        throw await cleanupAfter(err, () => this.#backend.drop(ref.id))
       }
       return this.#backend.mounts(ref)
     })
@@ -305,7 +310,8 @@ export class BackedSnapshotter implements Snapshotter, Checkable {
       await this.#backend.remove?.(ref, tx)
       this.#meta.delete(tx, key, rec)
       await tx.write({ sync: true })
-      // The key is gone; data a failed drop leaves behind is an orphan for cleanup().
+      // The key is gone, so remove has succeeded: data a failed drop leaves behind is an
+      // orphan the next cleanup() frees, and the caller has nothing to act on.
       await this.#backend.drop(ref.id).catch(() => {})
     })
   }

@@ -154,6 +154,16 @@ export function posixError(code: PosixCode, syscall: string, path?: string, dest
   return err
 }
 
+/** The promise's value, or undefined when it fails because the path does not exist (ENOENT). */
+export async function unlessMissing<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined
+    throw err
+  }
+}
+
 export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined
 }

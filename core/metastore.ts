@@ -11,8 +11,8 @@
  *              'driver'       → the driver that owns this root
  */
 import type { Info, Kind, Usage } from './snapshotter.js'
-import { NotFoundError, UnavailableError } from './errors.js'
-import type { Store, Sublevel, Transaction } from './store.js'
+import { NotFoundError } from './errors.js'
+import { level, translateLevelError, type Store, type Sublevel, type Transaction } from './store.js'
 
 export interface SnapshotRecord {
   id: number
@@ -39,15 +39,6 @@ export function toInfo(name: string, rec: SnapshotRecord): Info {
   return info
 }
 
-/** LevelDB errors become the vocabulary's at this one boundary. */
-function translate(err: unknown): unknown {
-  const code = (err as { code?: string }).code
-  if (code === 'LEVEL_DATABASE_NOT_OPEN' || code === 'LEVEL_ITERATOR_NOT_OPEN') {
-    return new UnavailableError('the store is closed', { cause: err })
-  }
-  return err
-}
-
 function childKey(parentId: number, childId: number): string {
   return `${parentId}/${childId}`
 }
@@ -68,11 +59,7 @@ export class Metastore {
   }
 
   async get(key: string): Promise<SnapshotRecord | undefined> {
-    try {
-      return await this.#snapshots.get(key)
-    } catch (err) {
-      throw translate(err)
-    }
+    return level(() => this.#snapshots.get(key))
   }
 
   async mustGet(key: string): Promise<SnapshotRecord> {
@@ -82,11 +69,11 @@ export class Metastore {
   }
 
   async keyOf(id: number): Promise<string | undefined> {
-    return this.#ids.get(String(id))
+    return level(() => this.#ids.get(String(id)))
   }
 
   async getMeta<T>(name: string): Promise<T | undefined> {
-    return (await this.#meta.get(name)) as T | undefined
+    return (await level(() => this.#meta.get(name))) as T | undefined
   }
 
   setMeta(tx: Transaction, name: string, value: unknown): void {
@@ -134,8 +121,10 @@ export class Metastore {
   async hasChildren(id: number): Promise<boolean> {
     const prefix = `${id}/`
     // '0' sorts right after '/', so this range holds exactly the keys "<id>/…".
-    for await (const _ of this.#children.keys({ gte: prefix, lt: `${id}0`, limit: 1 })) return true
-    return false
+    return level(async () => {
+      for await (const _ of this.#children.keys({ gte: prefix, lt: `${id}0`, limit: 1 })) return true
+      return false
+    })
   }
 
   /** Every record, from one consistent LevelDB snapshot; mutations may run meanwhile. */
@@ -143,14 +132,16 @@ export class Metastore {
     try {
       for await (const entry of this.#snapshots.iterator()) yield entry
     } catch (err) {
-      throw translate(err)
+      throw translateLevelError(err)
     }
   }
 
   /** id → key for every snapshot. */
   async idMap(): Promise<Map<number, string>> {
     const map = new Map<number, string>()
-    for await (const [id, key] of this.#ids.iterator()) map.set(Number(id), key)
+    await level(async () => {
+      for await (const [id, key] of this.#ids.iterator()) map.set(Number(id), key)
+    })
     return map
   }
 }

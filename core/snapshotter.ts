@@ -159,6 +159,11 @@ export interface Capabilities {
   renameLowerDirInMount: boolean
   /** The deepest parent chain the driver supports (undefined: no limit). */
   maxDepth?: number
+  /**
+   * Only root can use the driver's snapshots: its `open()` or its mounts need
+   * kernel mounts (overlay mounts overlayfs to open a snapshot with a parent).
+   */
+  needsRoot?: boolean
 }
 
 /**

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
-import { UnavailableError } from './errors.js'
+import { DataLossError, UnavailableError } from './errors.js'
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
 
@@ -27,6 +27,28 @@ export type Sublevel<K = string, V = unknown> = ReturnType<typeof sublevelOf<K, 
 function sublevelOf<K, V>(db: Db, name: string, keyEncoding: 'utf8' | 'buffer') {
   const valueEncoding = msgpack as typeof msgpack & { decode: (buf: Buffer) => V; encode: (v: V) => Buffer }
   return db.sublevel<K, V>(name, { keyEncoding, valueEncoding })
+}
+
+/**
+ * LevelDB errors become the vocabulary's at this one boundary: a closed
+ * database is ERR_UNAVAILABLE, a corrupt one ERR_DATA_LOSS. Every other
+ * error passes through unchanged.
+ */
+export function translateLevelError(err: unknown): unknown {
+  const code = (err as { code?: string } | null)?.code
+  if (code === 'LEVEL_DATABASE_NOT_OPEN' || code === 'LEVEL_ITERATOR_NOT_OPEN')
+    return new UnavailableError('the store is closed', { cause: err })
+  if (code === 'LEVEL_CORRUPTION') return new DataLossError(`the store's database is corrupt: ${(err as Error).message}`, { cause: err })
+  return err
+}
+
+/** Runs a LevelDB call, translating its error (translateLevelError). */
+export async function level<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    throw translateLevelError(err)
+  }
 }
 
 type BatchOp = { type: 'put' | 'del'; sublevel: unknown; key: unknown; value?: unknown }
@@ -50,7 +72,7 @@ export class Transaction {
     return this.#ops.length
   }
   async write(opts: { sync?: boolean } = {}): Promise<void> {
-    if (this.#ops.length > 0) await this.#db.batch(this.#ops as never, { sync: opts.sync ?? false })
+    if (this.#ops.length > 0) await level(() => this.#db.batch(this.#ops as never, { sync: opts.sync ?? false }))
   }
 }
 

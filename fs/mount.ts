@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process'
 import { readFile, mkdir } from 'node:fs/promises'
 import { dirname, relative, resolve, sep } from 'node:path'
 import { promisify } from 'node:util'
+import { cleanupAfter } from '../core/errors.js'
 import type { Mount } from '../core/snapshotter.js'
 
 const run = promisify(execFile)
@@ -70,8 +71,9 @@ export async function mountAll(mounts: Mount[], target: string): Promise<void> {
       done++
     }
   } catch (err) {
-    for (; done > 0; done--) await unmount(target).catch(() => {})
-    throw err
+    throw await cleanupAfter(err, async () => {
+      for (; done > 0; done--) await unmount(target)
+    })
   }
 }
 

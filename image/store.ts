@@ -5,10 +5,10 @@
  * LevelDB (the `images` extension sublevel); for any other Snapshotter, `imagesOf` falls back to labels on
  * the top layer's snapshot, which hold the digests but not the config.
  */
-import { InvalidArgumentError, NotFoundError, UnavailableError } from '../core/errors.js'
+import { InvalidArgumentError, NotFoundError } from '../core/errors.js'
 import type { Snapshotter } from '../core/snapshotter.js'
 import { extensionOf, type Extension } from '../core/backed.js'
-import type { Sublevel } from '../core/store.js'
+import { level, type Sublevel } from '../core/store.js'
 import { checkKey, MAX_LABEL_BYTES } from '../core/validate.js'
 
 export interface ImageRecord {
@@ -59,18 +59,18 @@ export class LevelImageStore implements ImageStore {
   async put(rec: ImageRecord): Promise<void> {
     this.#alive()
     checkRecord(rec)
-    await this.#guard(() => this.#db.put(rec.name, structuredClone(rec)))
+    await level(() => this.#db.put(rec.name, structuredClone(rec)))
   }
 
   async get(name: string): Promise<ImageRecord | undefined> {
     this.#alive()
     checkKey(name, 'image name')
-    return this.#guard(() => this.#db.get(name))
+    return level(() => this.#db.get(name))
   }
 
   async list(): Promise<ImageRecord[]> {
     this.#alive()
-    return this.#guard(async () => {
+    return level(async () => {
       const out: ImageRecord[] = []
       for await (const rec of this.#db.values()) out.push(rec)
       return out
@@ -80,19 +80,10 @@ export class LevelImageStore implements ImageStore {
   async delete(name: string): Promise<void> {
     this.#alive()
     checkKey(name, 'image name')
-    await this.#guard(async () => {
+    await level(async () => {
       if ((await this.#db.get(name)) === undefined) throw new NotFoundError(`image ${JSON.stringify(name)} does not exist`)
       await this.#db.del(name)
     })
-  }
-
-  async #guard<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn()
-    } catch (err) {
-      if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN') throw new UnavailableError('the store is closed', { cause: err })
-      throw err
-    }
   }
 }
 

@@ -25,7 +25,7 @@
  */
 import type { Readable } from 'node:stream'
 import tarStream from 'tar-stream'
-import { errnoCode, SnapshotterError } from '../core/errors.js'
+import { errnoCode, SnapshotterError, unlessMissing } from '../core/errors.js'
 import { InvalidLayerError } from './errors.js'
 import { openLayerInput, translateInputError, type LayerLimits } from './input.js'
 import { makedev } from '../fs/mknod.js'
@@ -249,13 +249,8 @@ class LayerApplier {
     for (let dir = dirname(path); dir !== '/' && !this.#above.has(dir); dir = dirname(dir)) this.#above.add(dir)
   }
 
-  async #lstat(path: string): Promise<FileStat | undefined> {
-    try {
-      return await this.#fs.lstat(path)
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return undefined
-      throw err
-    }
+  #lstat(path: string): Promise<FileStat | undefined> {
+    return unlessMissing(this.#fs.lstat(path))
   }
 
   /** Removes what the lower layers have at `path`, keeping whatever this layer wrote there. */

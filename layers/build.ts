@@ -84,7 +84,8 @@ export async function buildSnapshot<R>(sn: Snapshotter, opts: BuildOptions<R>, f
   }
 }
 
-async function removeIfThere(sn: Snapshotter, key: string): Promise<void> {
+/** Removes `key`; a key that does not exist (any more) is fine. */
+export async function removeIfThere(sn: Snapshotter, key: string): Promise<void> {
   try {
     await sn.remove(key)
   } catch (err) {

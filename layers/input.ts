@@ -122,6 +122,7 @@ export async function openLayerInput(
   const done = pipeline(stages as unknown as [Readable, Transform]).catch((err: unknown) => {
     throw translateInputError(err)
   })
+  // Awaited later by the caller; this only keeps a failure before then from being an unhandled rejection.
   done.catch(() => {})
   return {
     tar: meter,

@@ -11,7 +11,7 @@
  * mtime has no sub-second part (tar extraction truncates times): then the
  * contents are compared (containerd's LayerFileupdate case, docker #21555).
  */
-import { errnoCode } from '../core/errors.js'
+import { unlessMissing } from '../core/errors.js'
 import type { Change, FileStat, SnapshotFs } from '../core/snapshotter.js'
 import { joinPath } from './entry.js'
 
@@ -37,7 +37,7 @@ async function diffDir(lower: SnapshotFs | undefined, upper: SnapshotFs, dir: st
       continue
     }
     const ust = await upper.lstat(path)
-    const lst = lower && inLower.has(name) ? await lstatOrUndefined(lower, path) : undefined
+    const lst = lower && inLower.has(name) ? await unlessMissing(lower.lstat(path)) : undefined
     if (!lst) {
       out.push({ path, kind: 'add' })
       if (ust.type === 'dir') out.push(...(await diffDir(undefined, upper, path, false)))
@@ -54,15 +54,6 @@ async function diffDir(lower: SnapshotFs | undefined, upper: SnapshotFs, dir: st
 
 function mergeSorted(a: string[], b: string[]): string[] {
   return [...new Set([...a, ...b])].sort()
-}
-
-async function lstatOrUndefined(fs: SnapshotFs, path: string): Promise<FileStat | undefined> {
-  try {
-    return await fs.lstat(path)
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined
-    throw err
-  }
 }
 
 function metaDiffers(a: FileStat, b: FileStat): boolean {

@@ -27,6 +27,7 @@ export function isBundleDir(path: string): boolean {
 export async function removeBundleDir(bundle: string): Promise<void> {
   const rootfs = rootfsOf(bundle)
   await unmountUnder(rootfs)
+  // Unmounted already: an empty directory left in the temp dir harms nothing, and the run's result stands.
   await rmdir(rootfs).catch(() => {})
   await rm(join(bundle, 'config.json'), { force: true })
   await rmdir(bundle).catch(() => {})

@@ -5,6 +5,7 @@
  * /sys). Keeping them out of the container layer keeps them out of
  * `commit-container`, because that layer's diff is taken against this one.
  */
+import { unlessMissing } from '../core/errors.js'
 import { readFile } from 'node:fs/promises'
 import type { SnapshotFs, Snapshotter } from '../core/snapshotter.js'
 import { buildSnapshot } from '../layers/build.js'
@@ -17,7 +18,7 @@ export interface InitFiles {
 
 /** The host's resolv.conf, or undefined when it has none. */
 export async function readHostResolvConf(): Promise<string | undefined> {
-  return readFile('/etc/resolv.conf', 'utf8').catch(() => undefined)
+  return unlessMissing(readFile('/etc/resolv.conf', 'utf8'))
 }
 
 /**

@@ -7,7 +7,8 @@
  * pid marks the container as running so they leave it alone.
  */
 import { randomBytes } from 'node:crypto'
-import { isSnapshotterError } from '../core/errors.js'
+import { cleanupAfter, isSnapshotterError } from '../core/errors.js'
+import { removeIfThere } from '../layers/build.js'
 import type { ImageRecord } from '../image/store.js'
 import { mountAll } from '../fs/mount.js'
 import type { Mount, Snapshotter } from '../core/snapshotter.js'
@@ -81,6 +82,7 @@ export async function runContainer(ctx: RunHost, req: RunRequest): Promise<numbe
       code = await start(ctx, runtime, ctr, signals)
     } finally {
       const after = await reopen(ctx)
+      // Best effort: a label naming a dead pid reads as an interrupted run, which cleanup clears.
       await clearRunLabels(after, ctr.name).catch(() => {})
       if (req.rm || !ctr.started) await removeContainer(after, await findContainer(after, ctr.name))
     }
@@ -113,9 +115,10 @@ async function createContainer(sn: Snapshotter, image: ImageRecord, req: RunRequ
       await fs.close()
     }
   } catch (err) {
-    await sn.remove(name).catch(() => {})
-    await sn.remove(init).catch(() => {})
-    throw err
+    throw await cleanupAfter(err, async () => {
+      await removeIfThere(sn, name)
+      await sn.remove(init)
+    })
   }
 }
 

@@ -112,6 +112,50 @@ const broken: Array<{ rule: string; failsCase: string; make: Make }> = [
       })(await native(root)),
   },
   {
+    rule: 'a used key taken over: prepare() of an existing active key replaces it',
+    failsCase: 'rules › prepare() and view() with a key of any kind already in use fail with ERR_ALREADY_EXISTS',
+    make: async (root) =>
+      new (class extends Delegate {
+        override async prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+          const old = await this.stat(key).catch(() => undefined)
+          if (old?.kind === 'active') await super.remove(key)
+          return super.prepare(key, parent, opts)
+        }
+      })(await native(root)),
+  },
+  {
+    rule: 'no key syntax check: an empty key names one snapshot',
+    failsCase: 'rules › an empty, NUL-holding, over-long or non-string key fails with ERR_INVALID_ARGUMENT in every call',
+    make: async (root) =>
+      new (class extends Delegate {
+        override async prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+          return super.prepare(key === '' ? 'the-empty-key' : key, parent, opts)
+        }
+      })(await native(root)),
+  },
+  {
+    rule: 'no closed state: stat() after close() answers from a store opened again',
+    failsCase: 'lifecycle › after close() every call fails with ERR_UNAVAILABLE and close() twice is fine',
+    make: async (root) => {
+      let closed = false
+      return new (class extends Delegate {
+        override async close(): Promise<void> {
+          closed = true
+          await super.close()
+        }
+        override async stat(key: string): Promise<Info> {
+          if (!closed) return super.stat(key)
+          const again = await native(root)
+          try {
+            return await again.stat(key)
+          } finally {
+            await again.close()
+          }
+        }
+      })(await native(root))
+    },
+  },
+  {
     rule: 'a file is lost after reopen',
     failsCase: 'lifecycle › records, labels, contents and usage survive close and reopen [open]',
     make: (() => {

@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import type { Backend, SnapshotRef } from '../../core/backend.js'
 import { DirFs } from '../../fs/dirfs.js'
 import { diskUsage } from '../../fs/diskusage.js'
-import { errnoCode } from '../../core/errors.js'
+import { unlessMissing } from '../../core/errors.js'
 import { mountsUnder, unmount } from '../../fs/mount.js'
 import { removeTree } from '../../fs/removetree.js'
 import type { Capabilities, Change, Mount, SnapshotFs, Usage } from '../../core/snapshotter.js'
@@ -26,14 +26,6 @@ import { idOfLinkTarget, Layout, LINK_DIR, lowerList, shortName } from './layout
 import { openPlan, snapshotMounts } from './mountopts.js'
 import { MountTable } from './mounttable.js'
 
-async function ignoreMissing(p: Promise<unknown>): Promise<void> {
-  try {
-    await p
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err
-  }
-}
-
 /** A snapshot's files as a directory, and how to let go of it. */
 interface Held {
   dir: string
@@ -42,7 +34,7 @@ interface Held {
 }
 
 export class OverlayBackend implements Backend {
-  readonly capabilities: Capabilities = { kernelMounts: true, renameLowerDirInMount: false, maxDepth: MAX_LOWERS }
+  readonly capabilities: Capabilities = { kernelMounts: true, renameLowerDirInMount: false, maxDepth: MAX_LOWERS, needsRoot: true }
   readonly #layout: Layout
   readonly #store: Store
   readonly #extra: string[]
@@ -79,7 +71,7 @@ export class OverlayBackend implements Backend {
     // In place but unrecorded until core's batch: an orphan for cleanup() if we die from here on.
     await rename(dir, layout.dir(ref.id))
     await rmdir(tmp)
-    await ignoreMissing(unlink(layout.link(ref.id)))
+    await unlessMissing(unlink(layout.link(ref.id)))
     await symlink(layout.linkTarget(ref.id), layout.link(ref.id))
     if (ref.parentIds.length > 0) await writeFile(layout.committedMarker(ref.parentIds[0]), '', { mode: 0o600 })
   }
@@ -143,7 +135,7 @@ export class OverlayBackend implements Backend {
 
   async drop(id: string): Promise<void> {
     await this.#mounts.forget(this.#layout.merged(id))
-    await ignoreMissing(unlink(this.#layout.link(id)))
+    await unlessMissing(unlink(this.#layout.link(id)))
     await removeTree(this.#layout.dir(id))
   }
 
@@ -157,7 +149,7 @@ export class OverlayBackend implements Backend {
       const path = join(this.#layout.links, name)
       const target = await readlink(path).catch(() => '')
       const id = idOfLinkTarget(target)
-      if (id === undefined || !live.has(id) || shortName(id) !== name) await ignoreMissing(unlink(path))
+      if (id === undefined || !live.has(id) || shortName(id) !== name) await unlessMissing(unlink(path))
     }
     for (const name of await readdir(this.#layout.home)) {
       if (name !== LINK_DIR && !/^\d+$/.test(name)) await removeTree(join(this.#layout.home, name))

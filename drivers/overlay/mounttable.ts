@@ -7,35 +7,24 @@
  */
 import { mkdir, rmdir } from 'node:fs/promises'
 import { mountAll, unmount } from '../../fs/mount.js'
+import { cleanupAfter } from '../../core/errors.js'
+import { KeyedMutex } from '../../core/mutex.js'
 import type { Mount } from '../../core/snapshotter.js'
 
 export class MountTable {
   readonly #counts = new Map<string, number>()
-  readonly #queues = new Map<string, Promise<unknown>>()
-
-  /** Runs `fn` after every earlier call on `target` has settled. */
-  #serial<T>(target: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#queues.get(target) ?? Promise.resolve()
-    const next = previous.catch(() => {}).then(fn)
-    const tail = next.catch(() => {})
-    this.#queues.set(target, tail)
-    void tail.then(() => {
-      if (this.#queues.get(target) === tail) this.#queues.delete(target)
-    })
-    return next
-  }
+  readonly #serial = new KeyedMutex()
 
   /** Mounts `mounts` on `target` unless it is already mounted here; counts the holder. */
   acquire(target: string, mounts: Mount[]): Promise<void> {
-    return this.#serial(target, async () => {
+    return this.#serial.run(target, async () => {
       const count = this.#counts.get(target) ?? 0
       if (count === 0) {
         await mkdir(target, { recursive: true, mode: 0o700 })
         try {
           await mountAll(mounts, target)
         } catch (err) {
-          await rmdir(target).catch(() => {})
-          throw err
+          throw await cleanupAfter(err, () => rmdir(target))
         }
       }
       this.#counts.set(target, count + 1)
@@ -44,7 +33,7 @@ export class MountTable {
 
   /** Drops one holder; the last one unmounts. */
   release(target: string): Promise<void> {
-    return this.#serial(target, async () => {
+    return this.#serial.run(target, async () => {
       const count = this.#counts.get(target) ?? 0
       if (count > 1) {
         this.#counts.set(target, count - 1)
@@ -53,6 +42,7 @@ export class MountTable {
       this.#counts.delete(target)
       if (count === 1) {
         await unmount(target)
+        // The mount is gone, which is what matters; an empty merged/ left behind is removed with the snapshot.
         await rmdir(target).catch(() => {})
       }
     })
@@ -60,7 +50,7 @@ export class MountTable {
 
   /** Forgets `target` without unmounting (its directory is about to be removed with its mounts). */
   forget(target: string): Promise<void> {
-    return this.#serial(target, async () => {
+    return this.#serial.run(target, async () => {
       this.#counts.delete(target)
     })
   }
@@ -68,9 +58,10 @@ export class MountTable {
   /** Unmounts everything still held (the store is closing). */
   async releaseAll(): Promise<void> {
     for (const target of [...this.#counts.keys()]) {
-      await this.#serial(target, async () => {
+      await this.#serial.run(target, async () => {
         if (!this.#counts.delete(target)) return
         await unmount(target)
+        // The mount is gone, which is what matters; an empty merged/ left behind is removed with the snapshot.
         await rmdir(target).catch(() => {})
       })
     }

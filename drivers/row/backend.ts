@@ -8,7 +8,7 @@
 import { DataLossError } from '../../core/errors.js'
 import type { Backend, SnapshotRef } from '../../core/backend.js'
 import type { Capabilities, Change, Mount, SnapshotFs, Usage } from '../../core/snapshotter.js'
-import type { Store, Transaction } from '../../core/store.js'
+import { level, type Store, type Transaction } from '../../core/store.js'
 import { changesBetween } from './changes.js'
 import { freeGeneration, idsWith } from './gc.js'
 import { Prefix, gcKey, snapKey } from './keys.js'
@@ -45,7 +45,7 @@ export class RowBackend implements Backend {
   async #record(id: number): Promise<TreeRecord> {
     const loaded = this.#snaps.get(id)
     if (loaded) return loaded.record
-    const buf = await this.#db.get(snapKey(id))
+    const buf = await level(() => this.#db.get(snapKey(id)))
     if (buf === undefined) throw new DataLossError(`row: snapshot ${id} has no record`)
     return decodeTreeRecord(buf)
   }

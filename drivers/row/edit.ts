@@ -8,6 +8,7 @@
  * Usage counters move in the same batch: bytes are the encoded nodes and
  * block bytes born in this generation, inodes the inode items it wrote.
  */
+import { level } from '../../core/store.js'
 import { DataLossError } from '../../core/errors.js'
 import { blockDbKey, nodeKey, snapKey } from './keys.js'
 import { cloneNode, emptyNode, encodeNode, type Node, type Ptr } from './node.js'
@@ -188,7 +189,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
   /** Writes the batch; returns the snapshot's new record. */
   async commit(): Promise<TreeRecord> {
     const { ops, record, landed } = this.batch()
-    await this.#src.db.batch(ops)
+    await level(() => this.#src.db.batch(ops))
     landed()
     return record
   }
