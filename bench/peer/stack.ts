@@ -100,6 +100,7 @@ export class ContainerdStack {
   readonly namespace: string
   readonly serves: Map<string, ServeProcess>
   #proc?: ChildProcess
+  #log = ''
 
   private constructor(opts: StackOptions) {
     this.dir = opts.dir
@@ -140,6 +141,7 @@ export class ContainerdStack {
       `  address = ${q(`${this.socket}.ttrpc`)}`,
       '[debug]',
       `  address = ${q(`${this.socket}.debug`)}`,
+      ...(process.env.STRATA_CTRD_DEBUG ? ['  level = "debug"'] : []),
       // Collect after every deletion, so `images rm` and `snapshots rm` reach the backends at once.
       '[plugins."io.containerd.gc.v1.scheduler"]',
       '  deletion_threshold = 1',
@@ -155,16 +157,20 @@ export class ContainerdStack {
   async #startContainerd(): Promise<void> {
     const config = join(this.dir, 'config.toml')
     await writeFile(config, this.#config())
-    let log = ''
     const proc = spawn('containerd', ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] })
     proc.stderr!.on('data', (c: Buffer) => {
-      log = (log + c.toString('utf8')).slice(-20_000)
+      this.#log = (this.#log + c.toString('utf8')).slice(-200_000)
     })
     this.#proc = proc
     await waitFor('containerd start-up', async () => {
-      if (proc.exitCode !== null) throw new UnavailableError(`containerd exited with ${proc.exitCode}: ${log.slice(-2000)}`)
+      if (proc.exitCode !== null) throw new UnavailableError(`containerd exited with ${proc.exitCode}: ${this.#log.slice(-2000)}`)
       return existsSync(this.socket) && (await this.ctr(['version'])).code === 0
     })
+  }
+
+  /** The last 200 kB containerd wrote to stderr. */
+  get log(): string {
+    return this.#log
   }
 
   /** Runs ctr against this containerd in its namespace; never throws for a non-zero exit. */
