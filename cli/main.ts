@@ -17,7 +17,13 @@ import { serve } from './commands/serve.js'
 import { isSnapshotterError } from '../core/errors.js'
 
 const commands: Command[] = [
-  ...snapshotCommands, ...layerCommands, ...containerCommands, ...maintenanceCommands, serve, conformanceCommand, bench,
+  ...snapshotCommands,
+  ...layerCommands,
+  ...containerCommands,
+  ...maintenanceCommands,
+  serve,
+  conformanceCommand,
+  bench,
 ]
 
 const globalOptions = {

@@ -34,7 +34,8 @@ export interface ServeHandle {
   /** Calls running right now. */
   readonly inFlight: number
   /**
-   * Stops serving: no new calls, the running ones finish, the socket goes.
+   * Stops serving: the socket goes and no new call is taken at once; the
+   * promise settles when the calls already running have finished.
    * `force` cancels the running calls instead of waiting. Twice is fine.
    */
   close(opts?: { force?: boolean }): Promise<void>

@@ -26,9 +26,7 @@ export function createLogger(opts: { format?: LogFormat; stream?: NodeJS.Writabl
   return {
     log(level, msg, fields = {}) {
       const time = new Date().toISOString()
-      const line = format === 'json'
-        ? JSON.stringify({ time, level, msg, ...fields })
-        : textLine(time, level, msg, fields)
+      const line = format === 'json' ? JSON.stringify({ time, level, msg, ...fields }) : textLine(time, level, msg, fields)
       stream.write(line + '\n')
     },
   }

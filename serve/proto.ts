@@ -23,7 +23,12 @@ let cached: ServiceDefinition | undefined
 export function snapshotsService(): ServiceDefinition {
   if (cached) return cached
   const definition = loadSync('snapshots.proto', {
-    includeDirs: [PROTO_DIR], keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true,
+    includeDirs: [PROTO_DIR],
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
   })
   const loaded = loadPackageDefinition(definition) as unknown as {
     containerd: { services: { snapshots: { v1: { Snapshots: { service: ServiceDefinition } } } } }

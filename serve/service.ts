@@ -6,15 +6,16 @@
  * every request names containerd's proxy plugin; one server serves one
  * store, so it is not consulted.
  */
-import type {
-  sendUnaryData, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation,
-} from '@grpc/grpc-js'
+import type { sendUnaryData, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js'
 import { InvalidArgumentError } from '../core/errors.js'
 import type { Info, Kind, Mount, Snapshotter } from '../core/snapshotter.js'
 import type { Logger } from './log.js'
 import { codeOf, NotImplementedError, toServiceError } from './status.js'
 
-interface Timestamp { seconds: number; nanos: number }
+interface Timestamp {
+  seconds: number
+  nanos: number
+}
 
 interface WireInfo {
   name: string
@@ -25,13 +26,33 @@ interface WireInfo {
   labels: Record<string, string>
 }
 
-interface WireMount { type: string; source: string; target: string; options: string[] }
+interface WireMount {
+  type: string
+  source: string
+  target: string
+  options: string[]
+}
 
-interface KeyRequest { snapshotter: string; key: string }
-interface CreateRequest extends KeyRequest { parent: string; labels: Record<string, string> }
-interface CommitRequest extends CreateRequest { name: string }
-interface UpdateRequest { snapshotter: string; info: WireInfo | null; update_mask: { paths: string[] } | null }
-interface ListRequest { snapshotter: string; filters: string[] }
+interface KeyRequest {
+  snapshotter: string
+  key: string
+}
+interface CreateRequest extends KeyRequest {
+  parent: string
+  labels: Record<string, string>
+}
+interface CommitRequest extends CreateRequest {
+  name: string
+}
+interface UpdateRequest {
+  snapshotter: string
+  info: WireInfo | null
+  update_mask: { paths: string[] } | null
+}
+interface ListRequest {
+  snapshotter: string
+  filters: string[]
+}
 
 /** How many Infos one List message carries (containerd's own server sends batches too). */
 const LIST_BATCH = 100
@@ -46,8 +67,12 @@ function timestamp(d: Date): Timestamp {
 
 export function toWireInfo(info: Info): WireInfo {
   return {
-    name: info.name, parent: info.parent ?? '', kind: KINDS[info.kind],
-    created_at: timestamp(info.created), updated_at: timestamp(info.updated), labels: info.labels,
+    name: info.name,
+    parent: info.parent ?? '',
+    kind: KINDS[info.kind],
+    created_at: timestamp(info.created),
+    updated_at: timestamp(info.updated),
+    labels: info.labels,
   }
 }
 
@@ -75,55 +100,99 @@ export function snapshotsImplementation(sn: Snapshotter, opts: ServiceOptions): 
     // Typed errors are the client's business (containerd stats a missing
     // layer before every unpack); untyped ones are ours.
     log.log(code === undefined ? 'error' : 'warn', err instanceof Error ? err.message : String(err), {
-      method, key, code: code ?? 'UNKNOWN',
+      method,
+      key,
+      code: code ?? 'UNKNOWN',
     })
   }
 
   function unary<Req, Res>(method: string, keyOf: (req: Req) => string | undefined, fn: (req: Req) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const req = call.request
-      track(fn(req)).then((res) => callback(null, res), (err: unknown) => {
-        failed(method, keyOf(req), err)
-        callback(toServiceError(err))
-      })
+      track(fn(req)).then(
+        (res) => callback(null, res),
+        (err: unknown) => {
+          failed(method, keyOf(req), err)
+          callback(toServiceError(err))
+        },
+      )
     }
   }
 
   const empty = {}
 
   return {
-    Prepare: unary('Prepare', (r: CreateRequest) => r.key, async (r) => ({
-      mounts: toWireMounts(await sn.prepare(r.key, optional(r.parent), { labels: r.labels })),
-    })),
-    View: unary('View', (r: CreateRequest) => r.key, async (r) => ({
-      mounts: toWireMounts(await sn.view(r.key, optional(r.parent), { labels: r.labels })),
-    })),
-    Mounts: unary('Mounts', (r: KeyRequest) => r.key, async (r) => ({ mounts: toWireMounts(await sn.mounts(r.key)) })),
-    Commit: unary('Commit', (r: CommitRequest) => r.key, async (r) => {
-      if (r.parent !== '') await checkRebase(sn, r.key, r.parent)
-      await sn.commit(r.name, r.key, { labels: r.labels })
-      return empty
-    }),
-    Remove: unary('Remove', (r: KeyRequest) => r.key, async (r) => {
-      await sn.remove(r.key)
-      return empty
-    }),
-    Stat: unary('Stat', (r: KeyRequest) => r.key, async (r) => ({ info: toWireInfo(await sn.stat(r.key)) })),
-    Update: unary('Update', (r: UpdateRequest) => r.info?.name, async (r) => {
-      if (!r.info) throw new InvalidArgumentError('update needs the snapshot info')
-      const info = await sn.update({ name: r.info.name, labels: r.info.labels }, r.update_mask?.paths ?? [])
-      return { info: toWireInfo(info) }
-    }),
-    Usage: unary('Usage', (r: KeyRequest) => r.key, async (r) => sn.usage(r.key)),
-    Cleanup: unary('Cleanup', () => undefined, async () => {
-      await sn.cleanup()
-      return empty
-    }),
+    Prepare: unary(
+      'Prepare',
+      (r: CreateRequest) => r.key,
+      async (r) => ({
+        mounts: toWireMounts(await sn.prepare(r.key, optional(r.parent), { labels: r.labels })),
+      }),
+    ),
+    View: unary(
+      'View',
+      (r: CreateRequest) => r.key,
+      async (r) => ({
+        mounts: toWireMounts(await sn.view(r.key, optional(r.parent), { labels: r.labels })),
+      }),
+    ),
+    Mounts: unary(
+      'Mounts',
+      (r: KeyRequest) => r.key,
+      async (r) => ({ mounts: toWireMounts(await sn.mounts(r.key)) }),
+    ),
+    Commit: unary(
+      'Commit',
+      (r: CommitRequest) => r.key,
+      async (r) => {
+        if (r.parent !== '') await checkRebase(sn, r.key, r.parent)
+        await sn.commit(r.name, r.key, { labels: r.labels })
+        return empty
+      },
+    ),
+    Remove: unary(
+      'Remove',
+      (r: KeyRequest) => r.key,
+      async (r) => {
+        await sn.remove(r.key)
+        return empty
+      },
+    ),
+    Stat: unary(
+      'Stat',
+      (r: KeyRequest) => r.key,
+      async (r) => ({ info: toWireInfo(await sn.stat(r.key)) }),
+    ),
+    Update: unary(
+      'Update',
+      (r: UpdateRequest) => r.info?.name,
+      async (r) => {
+        if (!r.info) throw new InvalidArgumentError('update needs the snapshot info')
+        const info = await sn.update({ name: r.info.name, labels: r.info.labels }, r.update_mask?.paths ?? [])
+        return { info: toWireInfo(info) }
+      },
+    ),
+    Usage: unary(
+      'Usage',
+      (r: KeyRequest) => r.key,
+      async (r) => sn.usage(r.key),
+    ),
+    Cleanup: unary(
+      'Cleanup',
+      () => undefined,
+      async () => {
+        await sn.cleanup()
+        return empty
+      },
+    ),
     List: (call: ServerWritableStream<ListRequest, { info: WireInfo[] }>): void => {
-      track(streamList(sn, call)).then(() => call.end(), (err: unknown) => {
-        failed('List', undefined, err)
-        call.emit('error', toServiceError(err))
-      })
+      track(streamList(sn, call)).then(
+        () => call.end(),
+        (err: unknown) => {
+          failed('List', undefined, err)
+          call.emit('error', toServiceError(err))
+        },
+      )
     },
   }
 }
@@ -138,7 +207,9 @@ async function checkRebase(sn: Snapshotter, key: string, parent: string): Promis
   const info = await sn.stat(key)
   if (info.parent === parent) return
   if (info.parent !== undefined) {
-    throw new InvalidArgumentError(`cannot commit ${JSON.stringify(key)} onto ${JSON.stringify(parent)}: its parent is ${JSON.stringify(info.parent)}`)
+    throw new InvalidArgumentError(
+      `cannot commit ${JSON.stringify(key)} onto ${JSON.stringify(parent)}: its parent is ${JSON.stringify(info.parent)}`,
+    )
   }
   throw new NotImplementedError(`strata cannot rebase ${JSON.stringify(key)} onto ${JSON.stringify(parent)} at commit`)
 }
@@ -149,10 +220,11 @@ async function streamList(sn: Snapshotter, call: ServerWritableStream<ListReques
     const ok = call.write({ info: batch })
     batch = []
     // A client that went away never drains: stop waiting when it cancels.
-    if (!ok) await new Promise<void>((resolve) => {
-      call.once('drain', () => resolve())
-      call.once('cancelled', () => resolve())
-    })
+    if (!ok)
+      await new Promise<void>((resolve) => {
+        call.once('drain', () => resolve())
+        call.once('cancelled', () => resolve())
+      })
   }
   for await (const info of sn.walk(call.request.filters)) {
     if (call.cancelled) return

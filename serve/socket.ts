@@ -7,6 +7,7 @@
  */
 import { connect } from 'node:net'
 import { lstat, mkdir, unlink } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
 import { dirname, isAbsolute } from 'node:path'
 import { InvalidArgumentError, UnavailableError } from '../core/errors.js'
 
@@ -30,7 +31,7 @@ export async function prepareSocketPath(path: string): Promise<void> {
   // sun_path holds 108 bytes including the NUL.
   if (Buffer.byteLength(path) > 107) throw new InvalidArgumentError(`socket path ${path} is longer than 107 bytes`)
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-  let st
+  let st: Stats
   try {
     st = await lstat(path)
   } catch (err) {

@@ -16,10 +16,10 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { ContainerdStack } from '../bench/peer/stack.js'
 import { parseSize } from '../bench/peer/containerd.js'
 import { assertSameTree } from '../conformance/compare.js'
-import { DirFs } from '../core/dirfs.js'
-import { mountAll, mountsUnder, unmount } from '../core/mount.js'
+import { DirFs } from '../fs/dirfs.js'
+import { mountAll, mountsUnder, unmount } from '../fs/mount.js'
 import { openSnapshotter, type Info, type Mount } from '../index.js'
-import { isRoot, underCI } from './helpers.js'
+import { isRoot, underCI } from './helpers/index.js'
 import { buildBusyboxImage } from './helpers/busybox.js'
 import { strataCli } from './helpers/cli.js'
 import { SnapshotsClient, type WireInfo } from './helpers/grpc.js'
@@ -86,7 +86,8 @@ afterAll(async () => {
 
 function skipUnless(ctx: TestContext, driver: string): void {
   if (skip) ctx.skip(skip)
-  if (!mountable.get(driver)) ctx.skip(`${driver} declares capabilities.kernelMounts false: containerd cannot mount it until its FUSE mount lands`)
+  if (!mountable.get(driver))
+    ctx.skip(`${driver} declares capabilities.kernelMounts false: containerd cannot mount it until its FUSE mount lands`)
 }
 
 /** ctr in the driver's own namespace, so each driver's images and snapshots stay apart. */
@@ -156,10 +157,15 @@ async function collected(driver: string): Promise<WireInfo[]> {
 
 /** Rows of `ctr snapshots ls`: key, parent ('' for none), kind. */
 function parseLs(out: string): Array<{ key: string; parent: string; kind: string }> {
-  return out.trim().split('\n').slice(1).filter(Boolean).map((line) => {
-    const cells = line.trim().split(/\s+/)
-    return cells.length === 3 ? { key: cells[0], parent: cells[1], kind: cells[2] } : { key: cells[0], parent: '', kind: cells[1] }
-  })
+  return out
+    .trim()
+    .split('\n')
+    .slice(1)
+    .filter(Boolean)
+    .map((line) => {
+      const cells = line.trim().split(/\s+/)
+      return cells.length === 3 ? { key: cells[0], parent: cells[1], kind: cells[2] } : { key: cells[0], parent: '', kind: cells[1] }
+    })
 }
 
 /** The snapshot no other snapshot has as parent: the top of a namespace holding one image. */
@@ -173,15 +179,25 @@ async function topOf(driver: string, snapshotter: string, namespace: string): Pr
 
 /** "mount -t T SRC TARGET -o a,b" lines of `ctr snapshots mounts`. */
 function parseMounts(out: string, target: string): Mount[] {
-  return out.trim().split('\n').filter(Boolean).map((line) => {
-    const m = /^mount -t (\S+) (\S+) (\S+)(?: -o (\S+))?$/.exec(line.trim())
-    if (!m || m[3] !== target) throw new Error(`unexpected mount line ${line}`)
-    return { type: m[1], source: m[2], options: m[4] ? m[4].split(',') : [] }
-  })
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const m = /^mount -t (\S+) (\S+) (\S+)(?: -o (\S+))?$/.exec(line.trim())
+      if (!m || m[3] !== target) throw new Error(`unexpected mount line ${line}`)
+      return { type: m[1], source: m[2], options: m[4] ? m[4].split(',') : [] }
+    })
 }
 
 /** A view of `parent` made through containerd, mounted on a temp dir while `fn` runs. */
-async function withView<T>(driver: string, snapshotter: string, namespace: string, parent: string, fn: (dir: string) => Promise<T>): Promise<T> {
+async function withView<T>(
+  driver: string,
+  snapshotter: string,
+  namespace: string,
+  parent: string,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
   const key = `view-${snapshotter}-${Date.now()}`
   const target = join(work, key)
   const snap = (...args: string[]) => ctrOk(driver, ['snapshots', '--snapshotter', snapshotter, ...args], namespace)
@@ -211,15 +227,27 @@ describe.each(drivers())('containerd with strata-%s as a proxy snapshotter', (dr
     await ctrOk(driver, ['images', 'import', '--snapshotter', snapshotter, archives.busyboxDocker])
     await ctrOk(driver, ['images', 'import', '--snapshotter', snapshotter, '--base-name', 'strata.test/busybox', archives.busyboxOci])
     for (const image of ['strata.test/busybox:docker', 'strata.test/busybox:latest']) {
-      const r = await ctr(driver, ['run', '--rm', '--snapshotter', snapshotter, image, `run-${driver}`, 'sh', '-c', 'echo hello from $0 in $(pwd); cat /etc/passwd | head -1; exit 7', 'busybox'])
+      const r = await ctr(driver, [
+        'run',
+        '--rm',
+        '--snapshotter',
+        snapshotter,
+        image,
+        `run-${driver}`,
+        'sh',
+        '-c',
+        'echo hello from $0 in $(pwd); cat /etc/passwd | head -1; exit 7',
+        'busybox',
+      ])
       expect(r.stderr).toBe('')
       expect(r.stdout).toBe(`hello from busybox in /\nroot:x:0:0:root:/root:/bin/sh\n`)
       expect(r.code).toBe(7)
     }
     // Both images have the same one layer: containerd unpacked it once, into
     // strata; the containers' snapshots went with --rm (in containerd's collector).
-    await expect.poll(async () => (await collected(driver)).filter((i) => i.name.startsWith(`ns-${driver}/`)).map((i) => i.kind),
-      { timeout: 10_000 }).toEqual(['COMMITTED'])
+    await expect
+      .poll(async () => (await collected(driver)).filter((i) => i.name.startsWith(`ns-${driver}/`)).map((i) => i.kind), { timeout: 10_000 })
+      .toEqual(['COMMITTED'])
   })
 
   it('the rootfs containerd unpacked through strata equals, file by file with xattrs, its own overlayfs unpack', async (ctx) => {
@@ -229,12 +257,14 @@ describe.each(drivers())('containerd with strata-%s as a proxy snapshotter', (dr
     await ctrOk(driver, ['images', 'import', '--snapshotter', 'overlayfs', archives.layered], 'cmp-reference')
     const top = await topOf(driver, snapshotter, ns)
     expect(await topOf(driver, 'overlayfs', 'cmp-reference')).toBe(top)
-    await withView(driver, snapshotter, ns, top, (ours) => withView(driver, 'overlayfs', 'cmp-reference', top, async (theirs) => {
-      await assertSameTree(new DirFs(ours, { readOnly: true }), new DirFs(theirs, { readOnly: true }), `${snapshotter} vs overlayfs`)
-      const xattrs = await xattrDump(theirs)
-      expect(xattrs).toContain('user.strata="kept"')
-      expect(await xattrDump(ours)).toBe(xattrs)
-    }))
+    await withView(driver, snapshotter, ns, top, (ours) =>
+      withView(driver, 'overlayfs', 'cmp-reference', top, async (theirs) => {
+        await assertSameTree(new DirFs(ours, { readOnly: true }), new DirFs(theirs, { readOnly: true }), `${snapshotter} vs overlayfs`)
+        const xattrs = await xattrDump(theirs)
+        expect(xattrs).toContain('user.strata="kept"')
+        expect(await xattrDump(ours)).toBe(xattrs)
+      }),
+    )
   })
 
   it('ctr snapshots ls, info, tree, usage, label and rm agree with strata ls, info and usage on the same root', async (ctx) => {
@@ -287,7 +317,10 @@ describe.each(drivers())('containerd with strata-%s as a proxy snapshotter', (dr
         expect(mine.labels).toEqual(passed)
         const info = await strataCli(['--root', root, 'info', mine.name])
         expect(JSON.parse(info.stdout)).toMatchObject({ name: mine.name, kind: mine.kind })
-        const usage = JSON.parse((await strataCli(['--root', root, '--json', 'usage', mine.name])).stdout) as Array<{ size: number; inodes: number }>
+        const usage = JSON.parse((await strataCli(['--root', root, '--json', 'usage', mine.name])).stdout) as Array<{
+          size: number
+          inodes: number
+        }>
         const u = ctrUsage.get(r.key)!
         expect(u.inodes).toBe(usage[0].inodes)
         // ctr prints sizes rounded to three figures.
@@ -299,8 +332,16 @@ describe.each(drivers())('containerd with strata-%s as a proxy snapshotter', (dr
     await snap('rm', 'look')
     await snap('rm', 'work')
     // containerd removes from the backend in its collector.
-    await expect.poll(async () => (await collected(driver)).filter((i) => i.name.startsWith(`${ns}/`)).map((i) => i.name.replace(/^[^/]+\/\d+\//, '')).sort(),
-      { timeout: 10_000 }).toEqual(['layer-1', 'layer-2'])
+    await expect
+      .poll(
+        async () =>
+          (await collected(driver))
+            .filter((i) => i.name.startsWith(`${ns}/`))
+            .map((i) => i.name.replace(/^[^/]+\/\d+\//, ''))
+            .sort(),
+        { timeout: 10_000 },
+      )
+      .toEqual(['layer-1', 'layer-2'])
     await snap('rm', 'layer-2')
     await snap('rm', 'layer-1')
     await expect.poll(async () => (await collected(driver)).filter((i) => i.name.startsWith(`${ns}/`)), { timeout: 10_000 }).toEqual([])
@@ -328,10 +369,15 @@ describe.each(drivers())('containerd with strata-%s as a proxy snapshotter', (dr
     }
     expect(interrupted).toBe(true)
     await ctrOk(driver, ['images', 'import', '--snapshotter', snapshotter, archives.layered], ns)
-    const r = await ctr(driver, ['run', '--rm', '--snapshotter', snapshotter, 'strata.test/layered:xattr', `kill-${driver}`, '/bin/cat', '/etc/with-xattr'], ns)
+    const r = await ctr(
+      driver,
+      ['run', '--rm', '--snapshotter', snapshotter, 'strata.test/layered:xattr', `kill-${driver}`, '/bin/cat', '/etc/with-xattr'],
+      ns,
+    )
     expect(r).toMatchObject({ code: 0, stdout: 'has a user xattr\n' })
-    await expect.poll(async () => (await collected(driver)).filter((i) => i.name.startsWith(`${ns}/`) && i.kind !== 'COMMITTED'),
-      { timeout: 10_000 }).toEqual([])
+    await expect
+      .poll(async () => (await collected(driver)).filter((i) => i.name.startsWith(`${ns}/`) && i.kind !== 'COMMITTED'), { timeout: 10_000 })
+      .toEqual([])
     await withServeStopped(driver, async (root) => {
       const check = await strataCli(['--root', root, 'check'])
       expect(check.stderr).toBe('')
@@ -342,20 +388,31 @@ describe.each(drivers())('containerd with strata-%s as a proxy snapshotter', (dr
   it('two concurrent imports of images sharing a layer store each layer once', async (ctx) => {
     skipUnless(ctx, driver)
     const ns = `conc-${driver}`
-    const results = await Promise.all([archives.layered, archives.sibling].map((a) => ctr(driver, ['images', 'import', '--snapshotter', snapshotter, a], ns)))
+    const results = await Promise.all(
+      [archives.layered, archives.sibling].map((a) => ctr(driver, ['images', 'import', '--snapshotter', snapshotter, a], ns)),
+    )
     for (const r of results) expect(r.stderr).not.toMatch(/error/i)
     expect(results.map((r) => r.code)).toEqual([0, 0])
     // 4 layers and 2 layers, the first one shared: 5 chains, each committed once.
-    await expect.poll(async () => {
-      const infos = (await collected(driver)).filter((i) => i.name.startsWith(`${ns}/`))
-      return infos.every((i) => i.kind === 'COMMITTED') ? infos.map((i) => i.name.replace(/^[^/]+\/\d+\//, '')) : []
-    }, { timeout: 10_000 }).toHaveLength(5)
+    await expect
+      .poll(
+        async () => {
+          const infos = (await collected(driver)).filter((i) => i.name.startsWith(`${ns}/`))
+          return infos.every((i) => i.kind === 'COMMITTED') ? infos.map((i) => i.name.replace(/^[^/]+\/\d+\//, '')) : []
+        },
+        { timeout: 10_000 },
+      )
+      .toHaveLength(5)
     const names = (await collected(driver)).filter((i) => i.name.startsWith(`${ns}/`)).map((i) => i.name.replace(/^[^/]+\/\d+\//, ''))
     expect(new Set(names).size).toBe(5)
-    expect(parseLs(await ctrOk(driver, ['snapshots', '--snapshotter', snapshotter, 'ls'], ns)).map((r) => r.key).sort()).toEqual([...names].sort())
+    expect(
+      parseLs(await ctrOk(driver, ['snapshots', '--snapshotter', snapshotter, 'ls'], ns))
+        .map((r) => r.key)
+        .sort(),
+    ).toEqual([...names].sort())
   })
 
-  it('removing every image and running containerd\'s collector leaves strata\'s store empty (strata ls, strata check)', async (ctx) => {
+  it("removing every image and running containerd's collector leaves strata's store empty (strata ls, strata check)", async (ctx) => {
     if (skip) ctx.skip(skip)
     for (const ns of [`ns-${driver}`, `cmp-${driver}`, `kill-${driver}`, `conc-${driver}`, `snap-${driver}`]) {
       const images = (await ctrOk(driver, ['images', 'ls', '-q'], ns)).split('\n').filter(Boolean)

@@ -51,24 +51,32 @@ describe('strata serve over gRPC', () => {
     expect((await stat(join(dir, 'run/sub'))).isDirectory()).toBe(true)
   })
 
-  it('prepare, commit, stat, mounts and usage answer in containerd\'s messages', async () => {
-    const prepared = await client.call<{ mounts: Array<{ type: string; source: string; options: string[] }> }>(
-      'Prepare', { key: 'a', parent: '', labels: { 'containerd.io/snapshot/x': '1' } })
+  it("prepare, commit, stat, mounts and usage answer in containerd's messages", async () => {
+    const prepared = await client.call<{ mounts: Array<{ type: string; source: string; options: string[] }> }>('Prepare', {
+      key: 'a',
+      parent: '',
+      labels: { 'containerd.io/snapshot/x': '1' },
+    })
     expect(prepared.mounts).toHaveLength(1)
     expect(prepared.mounts[0]).toMatchObject({ type: 'bind', options: expect.arrayContaining(['rbind', 'rw']) })
     await client.call('Commit', { name: 'c', key: 'a', labels: { l: 'v' } })
-    const { info } = await client.call<{ info: { name: string; parent: string; kind: string; labels: object; created_at: { seconds: number } } }>('Stat', { key: 'c' })
+    const { info } = await client.call<{
+      info: { name: string; parent: string; kind: string; labels: object; created_at: { seconds: number } }
+    }>('Stat', { key: 'c' })
     expect(info).toMatchObject({ name: 'c', parent: '', kind: 'COMMITTED', labels: { l: 'v' } })
     expect(Math.abs(info.created_at.seconds - Date.now() / 1000)).toBeLessThan(60)
     await client.call('Prepare', { key: 'b', parent: 'c' })
-    expect((await client.call<{ info: { parent: string; kind: string } }>('Stat', { key: 'b' })).info).toMatchObject({ parent: 'c', kind: 'ACTIVE' })
+    expect((await client.call<{ info: { parent: string; kind: string } }>('Stat', { key: 'b' })).info).toMatchObject({
+      parent: 'c',
+      kind: 'ACTIVE',
+    })
     const usage = await client.call<{ size: number; inodes: number }>('Usage', { key: 'c' })
     expect(usage.inodes).toBeGreaterThanOrEqual(1)
     const mounts = await client.call<{ mounts: unknown[] }>('Mounts', { key: 'b' })
     expect(mounts.mounts).toEqual((await sn.mounts('b')).map((m) => ({ ...m, target: '' })))
   })
 
-  it('answers each typed error with the gRPC code containerd\'s errdefs reads back', async () => {
+  it("answers each typed error with the gRPC code containerd's errdefs reads back", async () => {
     await client.call('Prepare', { key: 'a' })
     await client.call('Commit', { name: 'c', key: 'a' })
     await client.call('View', { key: 'v', parent: 'c' })
@@ -116,7 +124,7 @@ describe('strata serve over gRPC', () => {
     expect((await sn.stat('a')).labels).toEqual({ x: 'y' })
   })
 
-  it('list streams every snapshot in batches and applies containerd\'s filters', async () => {
+  it("list streams every snapshot in batches and applies containerd's filters", async () => {
     await client.call('Prepare', { key: 'base' })
     await client.call('Commit', { name: 'sha256:base', key: 'base', labels: { 'containerd.io/snapshot/tag': 'yes' } })
     for (let i = 0; i < 230; i++) await sn.prepare(`ctr-${i}`, 'sha256:base')
@@ -130,21 +138,51 @@ describe('strata serve over gRPC', () => {
     await expect(client.list(['name=='])).rejects.toMatchObject({ code: INVALID_ARGUMENT })
   })
 
-  it('close() lets a call in flight finish before the socket goes', async () => {
-    await client.call('Prepare', { key: 'a' })
-    const calls = [client.call('Commit', { name: 'c', key: 'a' }), client.call('Stat', { key: 'a' }).catch(() => {})]
-    await new Promise((r) => setTimeout(r, 5))
-    await handle.close()
-    await Promise.all(calls)
+  it('close() stops listening at once and resolves only after the call in flight has finished', async () => {
+    await sn.prepare('a', undefined)
+    // The same native store, its commit held until the test lets it go, so
+    // the call is surely running on the server when close() starts.
+    let release = (): void => {}
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    const held: Snapshotter = Object.create(sn, {
+      commit: {
+        value: async (name: string, key: string) => {
+          await gate
+          return sn.commit(name, key)
+        },
+      },
+    })
+    const socket = join(dir, 'held.sock')
+    const server = await serveSnapshotter(held, { socket })
+    const other = new SnapshotsClient(socket)
+    const commit = other.call('Commit', { name: 'c', key: 'a' })
+    await expect.poll(() => server.inFlight).toBe(1)
+    let closed = false
+    const closing = server.close().then(() => {
+      closed = true
+    })
+    await new Promise((r) => setTimeout(r, 50))
+    // No new connections from here on, but close() waits for the commit.
+    expect(closed).toBe(false)
+    expect(server.inFlight).toBe(1)
+    release()
+    await commit
+    await closing
+    other.close()
     expect((await sn.stat('c')).kind).toBe('committed')
-    await expect(stat(handle.socket)).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(stat(socket)).rejects.toMatchObject({ code: 'ENOENT' })
   })
 
   it('replaces a stale socket file, refuses a live one with ERR_UNAVAILABLE and a non-socket with ERR_INVALID_ARGUMENT', async () => {
     await expect(serveSnapshotter(sn, { socket: handle.socket })).rejects.toMatchObject({ code: 'ERR_UNAVAILABLE' })
     // A process killed while listening leaves its socket file behind, answering nobody.
     const stale = join(dir, 'stale.sock')
-    const child = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`])
+    const child = spawn(process.execPath, [
+      '-e',
+      `require('node:net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`,
+    ])
     await new Promise<void>((r) => child.stdout.once('data', () => r()))
     child.kill('SIGKILL')
     await new Promise<void>((r) => child.once('exit', () => r()))

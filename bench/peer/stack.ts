@@ -12,7 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { UnavailableError } from '../../core/errors.js'
-import { unmountUnder } from '../../core/mount.js'
+import { unmountUnder } from '../../fs/mount.js'
 
 const exec = promisify(execFile)
 
@@ -40,7 +40,7 @@ export class ServeProcess {
   readonly driver: string
   readonly root: string
   readonly socket: string
-  #proc?: ChildProcess
+  #proc: ChildProcess | undefined
   #log = ''
 
   constructor(driver: string, root: string, socket: string) {
@@ -99,14 +99,16 @@ export class ContainerdStack {
   readonly socket: string
   readonly namespace: string
   readonly serves: Map<string, ServeProcess>
-  #proc?: ChildProcess
+  #proc: ChildProcess | undefined
   #log = ''
 
   private constructor(opts: StackOptions) {
     this.dir = opts.dir
     this.socket = join(opts.dir, 'containerd.sock')
     this.namespace = opts.namespace ?? 'strata'
-    this.serves = new Map(opts.drivers.map((d) => [d, new ServeProcess(d, join(opts.dir, `strata-${d}`), join(opts.dir, 'run', `strata-${d}.sock`))]))
+    this.serves = new Map(
+      opts.drivers.map((d) => [d, new ServeProcess(d, join(opts.dir, `strata-${d}`), join(opts.dir, 'run', `strata-${d}.sock`))]),
+    )
   }
 
   static async start(opts: StackOptions): Promise<ContainerdStack> {
@@ -131,9 +133,16 @@ export class ContainerdStack {
       `state = ${q(join(this.dir, 'state'))}`,
       // Only what import, run and GC need: CRI alone costs a second of start-up.
       'disabled_plugins = [',
-      ...['io.containerd.grpc.v1.cri', 'io.containerd.snapshotter.v1.aufs', 'io.containerd.snapshotter.v1.btrfs',
-        'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper', 'io.containerd.tracing.processor.v1.otlp',
-        'io.containerd.internal.v1.tracing', 'io.containerd.monitor.v1.cgroups'].map((p) => `  ${q(p)},`),
+      ...[
+        'io.containerd.grpc.v1.cri',
+        'io.containerd.snapshotter.v1.aufs',
+        'io.containerd.snapshotter.v1.btrfs',
+        'io.containerd.snapshotter.v1.zfs',
+        'io.containerd.snapshotter.v1.devmapper',
+        'io.containerd.tracing.processor.v1.otlp',
+        'io.containerd.internal.v1.tracing',
+        'io.containerd.monitor.v1.cgroups',
+      ].map((p) => `  ${q(p)},`),
       ']',
       '[grpc]',
       `  address = ${q(this.socket)}`,
@@ -177,7 +186,8 @@ export class ContainerdStack {
   async ctr(args: string[], opts: { timeout?: number } = {}): Promise<CtrResult> {
     try {
       const { stdout, stderr } = await exec('ctr', ['-a', this.socket, '-n', this.namespace, ...args], {
-        maxBuffer: 64 << 20, timeout: opts.timeout ?? 60_000,
+        maxBuffer: 64 << 20,
+        timeout: opts.timeout ?? 60_000,
       })
       return { code: 0, stdout, stderr }
     } catch (err) {
