@@ -10,6 +10,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { UnavailableError } from '../../core/errors.js'
 import { unmountUnder } from '../../fs/mount.js'
@@ -33,6 +34,12 @@ async function waitFor(what: string, ok: () => boolean | Promise<boolean>, ms = 
 function exited(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => proc.once('exit', () => resolve()))
+}
+
+/** The built CLI: beside this module in dist/, or dist/ of the working directory when run from source (vitest). */
+function strataMain(): string {
+  const here = import.meta.url
+  return here.endsWith('.ts') ? resolve('dist/cli/main.js') : fileURLToPath(new URL('../../cli/main.js', here))
 }
 
 /** One `strata serve` child: its root, socket, and what it wrote to stderr. */
@@ -59,7 +66,7 @@ export class ServeProcess {
   }
 
   async start(extra: string[] = []): Promise<void> {
-    const main = resolve('dist/cli/main.js')
+    const main = strataMain()
     const proc = spawn(process.execPath, [main, '--root', this.root, '--driver', this.driver, 'serve', '--socket', this.socket, ...extra], {
       stdio: ['ignore', 'ignore', 'pipe'],
     })
