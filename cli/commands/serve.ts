@@ -1,7 +1,7 @@
 /** `strata serve`: the store as containerd's proxy snapshotter, in the foreground until SIGTERM or SIGINT. */
 import type { Command } from '../command.js'
 import { UsageError } from '../command.js'
-import { createLogger, serveSnapshotter, type LogFormat } from '../../serve/index.js'
+import type { LogFormat } from '../../serve/index.js'
 
 export const serve: Command = {
   name: 'serve',
@@ -25,6 +25,8 @@ export const serve: Command = {
     if (!socket) throw new UsageError('--socket PATH is required')
     const format = (opts['log-format'] as string | undefined) ?? 'text'
     if (format !== 'text' && format !== 'json') throw new UsageError(`--log-format is text or json, got ${JSON.stringify(format)}`)
+    // gRPC loads only for this command, not for every strata invocation.
+    const { createLogger, serveSnapshotter } = await import('../../serve/index.js')
     const log = createLogger({ format: format as LogFormat })
     const sn = await ctx.sn()
     const handle = await serveSnapshotter(sn, { socket, log })
