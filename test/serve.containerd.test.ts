@@ -13,7 +13,7 @@
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest'
-import { ContainerdStack } from '../bench/peer/stack.js'
+import { ContainerdStack, ServeProcess } from '../bench/peer/stack.js'
 import { parseSize } from '../bench/peer/containerd.js'
 import { assertSameTree } from '../conformance/compare.js'
 import { DirFs } from '../fs/dirfs.js'
@@ -100,10 +100,19 @@ async function ctrOk(driver: string, args: string[], namespace = `ns-${driver}`)
   return r.stdout
 }
 
-/** containerd's proxy client redials with back-off after serve restarts: wait until calls go through. */
+/**
+ * containerd's proxy client redials with back-off after serve restarts: wait
+ * until a call reaches the backend (a prepare does; ls is containerd's own
+ * metadata). The probe goes at once, in its own namespace.
+ */
 async function waitConnected(driver: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    if ((await ctr(driver, ['snapshots', '--snapshotter', `strata-${driver}`, 'ls'])).code === 0) return
+    const key = `probe-${Date.now()}`
+    const made = await ctr(driver, ['snapshots', '--snapshotter', `strata-${driver}`, 'prepare', key], 'probe')
+    if (made.code === 0) {
+      await ctrOk(driver, ['snapshots', '--snapshotter', `strata-${driver}`, 'rm', key], 'probe')
+      return
+    }
     await new Promise((r) => setTimeout(r, 50))
   }
   throw new Error(`containerd did not reconnect to strata-${driver}`)
@@ -436,5 +445,34 @@ describe('the strata serve daemon', () => {
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^strata serve: ERR_UNAVAILABLE: .*in use/)
     expect(await waitConnectedOk(drivers()[0])).toBe(true)
+  })
+
+  it('--log-format json writes one JSON line per failed call; SIGINT stops it with exit 0 and removes the socket', async (ctx) => {
+    if (skip) ctx.skip(skip)
+    const serve = new ServeProcess('native', join(work, 'json-root'), join(work, 'json-run', 'strata.sock'))
+    await serve.start(['--log-format', 'json'])
+    expect((await stat(serve.socket)).mode & 0o777).toBe(0o600)
+    const client = new SnapshotsClient(serve.socket)
+    expect(await client.codeOf('Stat', { key: 'nothing here' })).toBe(5)
+    client.close()
+    expect(await serve.stop('SIGINT')).toBe(0)
+    const lines = serve.log
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines.map((l) => l.msg)).toEqual(['serving', expect.stringContaining('nothing here'), 'stopping', 'stopped'])
+    expect(lines[1]).toMatchObject({ level: 'warn', method: 'Stat', key: 'nothing here', code: 'ERR_NOT_FOUND' })
+    await expect(stat(serve.socket)).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
+  it('no call containerd made failed with an untyped error (level=error) in any driver', async (ctx) => {
+    if (skip) ctx.skip(skip)
+    for (const d of drivers())
+      expect(
+        stack
+          .serve(d)
+          .log.split('\n')
+          .filter((l) => l.includes('level=error')),
+      ).toEqual([])
   })
 })

@@ -74,9 +74,12 @@ export class ServeProcess {
     proc.stderr!.on('data', (c: Buffer) => {
       this.#log += c.toString('utf8')
     })
+    // The log runs on across restarts: look only at what this start wrote.
+    const from = this.#log.length
     await waitFor(`strata serve (${this.driver}) listening on ${this.socket}`, () => {
-      if (proc.exitCode !== null) throw new UnavailableError(`strata serve exited with ${proc.exitCode}: ${this.#log.trim()}`)
-      return this.#log.includes('msg=serving') || this.#log.includes('"msg":"serving"')
+      const mine = this.#log.slice(from)
+      if (proc.exitCode !== null) throw new UnavailableError(`strata serve exited with ${proc.exitCode}: ${mine.trim()}`)
+      return mine.includes('msg=serving') || mine.includes('"msg":"serving"')
     })
   }
 
