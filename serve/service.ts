@@ -87,7 +87,7 @@ function optional(s: string): string | undefined {
 
 export interface ServiceOptions {
   log: Logger
-  /** Called as each call starts and settles, so the daemon knows what is in flight. */
+  /** Wraps the work of each call, so the daemon knows what is in flight. */
   track?: <T>(work: Promise<T>) => Promise<T>
 }
 
