@@ -12,6 +12,7 @@ import { PassThrough } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openSnapshotter, type Snapshotter } from '../index.js'
 import { createLogger, serveSnapshotter, type ServeHandle } from '../serve/index.js'
+import { strataCli } from './helpers/cli.js'
 import { SnapshotsClient } from './helpers/grpc.js'
 import { tempDir } from './helpers/tools.js'
 
@@ -196,5 +197,14 @@ describe('strata serve over gRPC', () => {
     await writeFile(file, 'not a socket')
     await expect(serveSnapshotter(sn, { socket: file })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' })
     await expect(serveSnapshotter(sn, { socket: 'relative.sock' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' })
+  })
+
+  it('strata serve without --socket, or with an unknown --log-format, is a usage error (exit 2)', async () => {
+    const root = join(dir, 'cli-root')
+    const missing = await strataCli(['--root', root, 'serve'])
+    expect(missing).toMatchObject({ code: 2, stderr: 'strata serve: --socket PATH is required\n' })
+    const format = await strataCli(['--root', root, 'serve', '--socket', join(dir, 'cli.sock'), '--log-format', 'xml'])
+    expect(format.code).toBe(2)
+    expect(format.stderr).toMatch(/--log-format is text or json/)
   })
 })
