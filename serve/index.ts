@@ -1,7 +1,7 @@
 /**
- * `serveSnapshotter(sn, { socket })`: containerd's snapshots gRPC service over
- * one strata Snapshotter on a unix socket, so containerd can use any strata
- * store as a proxy snapshotter:
+ * serve/, the package's `strata/serve`: `serveSnapshotter(sn, { socket })`
+ * is containerd's snapshots gRPC service over one strata Snapshotter on a
+ * unix socket, so containerd can use any strata store as a proxy snapshotter:
  *
  *   [proxy_plugins.strata]
  *     type = "snapshot"
@@ -9,6 +9,7 @@
  *
  * The handle's `close()` stops taking calls, lets the calls in flight finish
  * and removes the socket; the caller still owns (and closes) the snapshotter.
+ * Imports core/ only (and @grpc/grpc-js, @grpc/proto-loader).
  */
 import { chmod, unlink } from 'node:fs/promises'
 import { Server, ServerCredentials } from '@grpc/grpc-js'

@@ -7,10 +7,10 @@
  * store, so it is not consulted.
  */
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js'
-import { InvalidArgumentError } from '../core/errors.js'
+import { InvalidArgumentError, NotImplementedError } from '../core/errors.js'
 import type { Info, Kind, Mount, Snapshotter } from '../core/snapshotter.js'
 import type { Logger } from './log.js'
-import { codeOf, NotImplementedError, toServiceError } from './status.js'
+import { codeOf, toServiceError } from './status.js'
 
 interface Timestamp {
   seconds: number

@@ -4,8 +4,8 @@
  * strata is `errdefs.IsNotFound` inside containerd, which is what its
  * unpacker and garbage collector branch on.
  */
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js'
-import { isSnapshotterError, type ErrorCode } from '../core/errors.js'
+import { Metadata, type ServiceError, status } from '@grpc/grpc-js'
+import { type ErrorCode, isSnapshotterError } from '../core/errors.js'
 
 const CODES: Record<ErrorCode, status> = {
   ERR_NOT_FOUND: status.NOT_FOUND,
@@ -13,24 +13,18 @@ const CODES: Record<ErrorCode, status> = {
   ERR_FAILED_PRECONDITION: status.FAILED_PRECONDITION,
   ERR_INVALID_ARGUMENT: status.INVALID_ARGUMENT,
   ERR_UNAVAILABLE: status.UNAVAILABLE,
-}
-
-/** A call the server knows but strata cannot do (containerd reads ErrNotImplemented). */
-export class NotImplementedError extends Error {
-  readonly code = 'ERR_NOT_IMPLEMENTED'
+  ERR_NOT_IMPLEMENTED: status.UNIMPLEMENTED,
+  ERR_DATA_LOSS: status.DATA_LOSS,
 }
 
 /** The strata code of an error, or undefined for an error strata did not type. */
-export function codeOf(err: unknown): ErrorCode | 'ERR_NOT_IMPLEMENTED' | undefined {
-  if (err instanceof NotImplementedError) return err.code
+export function codeOf(err: unknown): ErrorCode | undefined {
   return isSnapshotterError(err) ? err.code : undefined
 }
 
 export function grpcStatusOf(err: unknown): status {
-  if (err instanceof NotImplementedError) return status.UNIMPLEMENTED
-  if (isSnapshotterError(err)) return CODES[err.code]
   // Anything untyped (an I/O error, a bug) is UNKNOWN, as Go's status.FromError does.
-  return status.UNKNOWN
+  return isSnapshotterError(err) ? CODES[err.code] : status.UNKNOWN
 }
 
 /** The error a grpc-js handler hands its callback: the code, and the message as the status text. */
