@@ -20,6 +20,7 @@ import { smallWrite } from './scenarios/smallwrite.js'
 import { reads } from './scenarios/reads.js'
 import { containerd16 } from './scenarios/containerd16.js'
 import { layers } from './scenarios/layers.js'
+import { proxy } from './scenarios/proxy.js'
 
 export const SCENARIOS: Array<{ id: string; title: string; run: (b: Bench) => Promise<void> }> = [
   { id: 'ops', title: '1 snapshot operations vs parent size', run: opsVsParentSize },
@@ -28,6 +29,7 @@ export const SCENARIOS: Array<{ id: string; title: string; run: (b: Bench) => Pr
   { id: 'reads', title: '4 reads vs chain depth', run: reads },
   { id: 'layers', title: '5 layer apply, export and image import', run: layers },
   { id: 'c16', title: "6 containerd's 16-layer scenario", run: containerd16 },
+  { id: 'proxy', title: '7 containerd through strata serve', run: proxy },
 ]
 
 export const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))

@@ -13,9 +13,18 @@ import { conformanceCommand } from './commands/conformance.js'
 import { bench } from './commands/bench.js'
 import { layerCommands } from './commands/layers.js'
 import { containerCommands } from './commands/containers.js'
+import { serve } from './commands/serve.js'
 import { isSnapshotterError } from '../core/errors.js'
 
-const commands: Command[] = [...snapshotCommands, ...layerCommands, ...containerCommands, ...maintenanceCommands, conformanceCommand, bench]
+const commands: Command[] = [
+  ...snapshotCommands,
+  ...layerCommands,
+  ...containerCommands,
+  ...maintenanceCommands,
+  serve,
+  conformanceCommand,
+  bench,
+]
 
 const globalOptions = {
   root: { type: 'string' as const },

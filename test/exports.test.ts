@@ -80,6 +80,7 @@ const DOCUMENTED: Record<string, string[]> = {
     'writeInitFiles',
   ],
   'strata/conformance': ['allCases', 'conformance', 'plan', 'runPlanned', 'runSuite'],
+  'strata/serve': ['PROTO_DIR', 'SERVICE_NAME', 'createLogger', 'grpcStatusOf', 'serveSnapshotter', 'silentLogger'],
 }
 
 describe('package exports', () => {
