@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto'
 import type { SnapshotFs, Snapshotter } from '../core/snapshotter.js'
 import { prng } from '../conformance/crash-model.js'
+import { withOpen } from '../fs/open.js'
 
 export const KiB = 1024
 export const MiB = 1024 * KiB
@@ -82,19 +83,9 @@ export function treeOfSize(size: number, seed = 1): TreeSpec {
   return { files, large, largeSize: Math.round((size * 0.9) / large), seed }
 }
 
-/** Runs `fn` with the snapshot's files open, closing them after. */
-export async function withFs<T>(sn: Snapshotter, key: string, fn: (fs: SnapshotFs) => Promise<T>): Promise<T> {
-  const fs = await sn.open(key)
-  try {
-    return await fn(fs)
-  } finally {
-    await fs.close()
-  }
-}
-
 /** A committed snapshot holding `spec`, named `name`. */
 export async function committedTree(sn: Snapshotter, name: string, spec: TreeSpec, parent?: string): Promise<void> {
   await sn.prepare(`${name}-build`, parent)
-  await withFs(sn, `${name}-build`, (fs) => writeTree(fs, spec))
+  await withOpen(sn, `${name}-build`, (fs) => writeTree(fs, spec))
   await sn.commit(name, `${name}-build`)
 }

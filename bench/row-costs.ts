@@ -23,7 +23,8 @@ import { openSnapshotter } from '../core/registry.js'
 import { removeTree } from '../fs/removetree.js'
 import type { FileHandle, SnapshotFs, Snapshotter } from '../core/snapshotter.js'
 import { inspectRowStore } from '../drivers/row/index.js'
-import { GiB, KiB, MiB, bytes, committedTree, prng, treeOfSize, withFs, writeBigFile } from './fixtures.js'
+import { GiB, KiB, MiB, bytes, committedTree, prng, treeOfSize, writeBigFile } from './fixtures.js'
+import { withOpen } from '../fs/open.js'
 import { machine } from './machine.js'
 import { allocatedBytes, compactStore, dataBytes, settle } from './space.js'
 import { fmtBytes, fmtMs, median, spread, type Spread } from './stats.js'
@@ -99,7 +100,7 @@ export async function smallWriteCost(s: StoreRef, parent: string, key: string, p
   const before = await dataBytes(s.root)
   sn = await openStore(s)
   const u0 = (await sn.usage(key)).size
-  await withFs(sn, key, async (fs) => {
+  await withOpen(sn, key, async (fs) => {
     const fh = await fs.open(path, 'r+')
     await fh.write(Buffer.from('!'), 0, 1, offset)
     await fh.close()
@@ -171,7 +172,7 @@ async function bigParent(base: string, a: Args): Promise<void> {
   let sn = await openStore(s)
   out(`writing a ${label} file and a ${label} and a 10 MiB tree…`)
   await sn.prepare('file-a')
-  await withFs(sn, 'file-a', (fs) => writeBigFile(fs, '/big', fileSize, 'big'))
+  await withOpen(sn, 'file-a', (fs) => writeBigFile(fs, '/big', fileSize, 'big'))
   await sn.commit('file', 'file-a')
   await committedTree(sn, 'tree-large', treeOfSize(fileSize, 3))
   await committedTree(sn, 'tree-small', treeOfSize(10 * MiB, 4))
@@ -236,11 +237,11 @@ async function depth(base: string, a: Args): Promise<void> {
   const sn = await openStore(s)
   out('building a chain of 128 layers over a 64 MiB file…')
   await sn.prepare('l0-a')
-  await withFs(sn, 'l0-a', (fs) => writeBigFile(fs, '/data', size, 'depth'))
+  await withOpen(sn, 'l0-a', (fs) => writeBigFile(fs, '/data', size, 'depth'))
   await sn.commit('l0', 'l0-a')
   for (let i = 1; i < 128; i++) {
     await sn.prepare(`l${i}-a`, `l${i - 1}`)
-    await withFs(sn, `l${i}-a`, (fs) => fs.writeFile(`/layer-${i}`, String(i)))
+    await withOpen(sn, `l${i}-a`, (fs) => fs.writeFile(`/layer-${i}`, String(i)))
     await sn.commit(`l${i}`, `l${i}-a`)
   }
   await sn.view('d1', 'l0')
@@ -308,12 +309,12 @@ async function sequential(base: string, a: Args): Promise<void> {
     for (const d of r % 2 === 0 ? drivers : [...drivers].reverse()) {
       const { sn } = stores.get(d)!
       await sn.prepare(`w-${r}`)
-      const wr = await withFs(sn, `w-${r}`, (fs) => sequentialWrite(fs, '/seq', size))
+      const wr = await withOpen(sn, `w-${r}`, (fs) => sequentialWrite(fs, '/seq', size))
       await sn.commit(`c-${r}`, `w-${r}`)
       await sn.view(`v-${r}`, `c-${r}`)
       // Reads right after a large write compete with LevelDB's flush and compaction: measure the settled store.
       await settle(2000)
-      const rr = await withFs(sn, `v-${r}`, async (fs) => {
+      const rr = await withOpen(sn, `v-${r}`, async (fs) => {
         const fh = await fs.open('/seq', 'r')
         await sequentialRead(fh, size)
         const mbs = await sequentialRead(fh, size)
@@ -360,11 +361,11 @@ async function blockSizes(base: string, a: Args): Promise<void> {
     let sn = await openStore(s)
     for (let r = 0; r < a.rounds; r++) {
       await sn.prepare(`w-${r}`)
-      f.w.push(await withFs(sn, `w-${r}`, (fs) => sequentialWrite(fs, '/f', size)))
+      f.w.push(await withOpen(sn, `w-${r}`, (fs) => sequentialWrite(fs, '/f', size)))
       await sn.commit(`c-${r}`, `w-${r}`)
       await sn.view(`v-${r}`, `c-${r}`)
       await settle(2000)
-      await withFs(sn, `v-${r}`, async (fs) => {
+      await withOpen(sn, `v-${r}`, async (fs) => {
         const fh = await fs.open('/f', 'r')
         await sequentialRead(fh, size)
         f.r.push(await sequentialRead(fh, size))

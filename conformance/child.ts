@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { SnapshotFs, Snapshotter } from '../core/snapshotter.js'
-import { DirFs } from '../fs/dirfs.js'
-import { mountAll, unmount } from '../fs/mount.js'
 import type { ChildSpec } from './context.js'
 import { DELETED_LABEL, expectedFiles, layerNumber, prng, writeLayer } from './crash-model.js'
+import { withMountedFs, withOpen } from '../fs/open.js'
 
 async function load(spec: ChildSpec): Promise<(root: string) => Promise<Snapshotter>> {
   const mod = (await import(pathToFileURL(spec.module).href)) as { default?: unknown }
@@ -30,23 +29,10 @@ async function probeLock(make: (root: string) => Promise<Snapshotter>, root: str
   }
 }
 
+/** open() where the driver has it, else a kernel mount of mounts() in a scratch directory. */
 async function withFs(sn: Snapshotter, key: string, fn: (fs: SnapshotFs) => Promise<void>): Promise<void> {
-  if (typeof sn.open === 'function') {
-    const fs = await sn.open(key)
-    try {
-      await fn(fs)
-    } finally {
-      await fs.close()
-    }
-    return
-  }
-  const target = await mkdtemp(join(tmpdir(), 'strata-crash-mnt-'))
-  await mountAll(await sn.mounts(key), target)
-  try {
-    await fn(new DirFs(target))
-  } finally {
-    await unmount(target)
-  }
+  if (typeof sn.open === 'function') return withOpen(sn, key, fn)
+  await withMountedFs(sn, key, await mkdtemp(join(tmpdir(), 'strata-crash-mnt-')), fn)
 }
 
 interface Snap {

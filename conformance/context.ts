@@ -8,9 +8,9 @@ import { mkdtemp, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DirFs } from '../fs/dirfs.js'
-import { mountAll, unmount } from '../fs/mount.js'
 import { removeTree } from '../fs/removetree.js'
 import type { Capabilities, SnapshotFs, Snapshotter } from '../core/snapshotter.js'
+import { withMountedFs, withOpen } from '../fs/open.js'
 
 export type Make = (root: string) => Promise<Snapshotter>
 
@@ -124,24 +124,9 @@ export class CaseContext {
    * mount of `mounts()` in the kernel pass (or for a driver without `open`).
    */
   async withFs<T>(sn: Snapshotter, key: string, fn: (fs: SnapshotFs) => Promise<T>): Promise<T> {
-    if (this.access === 'open' && typeof sn.open === 'function') {
-      const fs = await sn.open(key)
-      try {
-        return await fn(fs)
-      } finally {
-        await fs.close()
-      }
-    }
+    if (this.access === 'open' && typeof sn.open === 'function') return withOpen(sn, key, fn)
     this.requireRoot('a kernel mount')
-    const target = join(this.work, `mnt-${++this.#mounts}`)
-    await mountAll(await sn.mounts(key), target)
-    const fs = new DirFs(target)
-    try {
-      return await fn(fs)
-    } finally {
-      await fs.close()
-      await unmount(target)
-    }
+    return withMountedFs(sn, key, join(this.work, `mnt-${++this.#mounts}`), fn)
   }
 
   async dispose(): Promise<void> {

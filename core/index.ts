@@ -6,6 +6,6 @@
  */
 export type { Backend, BackendFactory, SnapshotRef } from './backend.js'
 export { BackedSnapshotter, type Extension, extensionOf, type OpenOptions, openBackedSnapshotter } from './backed.js'
-export { cleanupAfter, errnoCode, type PosixCode, type PosixError, posixError } from './errors.js'
+export { cleanupAfter, errnoCode, type PosixCode, type PosixError, posixError, unlessMissing } from './errors.js'
 export { type Filter, parseFilters, type Selector } from './filters.js'
 export { Store, type StoreOptions, type Sublevel, Transaction } from './store.js'

@@ -18,12 +18,12 @@ import {
   sha256Digest,
   type Change,
   type ChangeLister,
-  type SnapshotFs,
   type Snapshotter,
 } from '../index.js'
 import { diffTrees } from '../layers/treediff.js'
 import { gzip, tarOf, type TarEntry } from './helpers/tars.js'
 import { drivers, withTempStore } from './helpers/tools.js'
+import { withOpen } from '../fs/open.js'
 
 const A = 'sha256:c6f988f4874bb0add23a778f753c65efe992244e148a1d2ec2a8b664fb66bbd1'
 const B = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef'
@@ -87,21 +87,12 @@ describe('digests and pure rules', () => {
   })
 })
 
-async function withFs<T>(sn: Snapshotter, key: string, fn: (fs: SnapshotFs) => Promise<T>): Promise<T> {
-  const fs = await sn.open(key)
-  try {
-    return await fn(fs)
-  } finally {
-    await fs.close()
-  }
-}
-
 /** prepare → apply every tar in turn (each committed) → the names of the layers. */
 async function layers(sn: Snapshotter, tars: Buffer[]): Promise<string[]> {
   const names: string[] = []
   for (const [i, tar] of tars.entries()) {
     await sn.prepare(`l${i}-work`, names.at(-1))
-    await withFs(sn, `l${i}-work`, (fs) => applyLayer(fs, [tar]))
+    await withOpen(sn, `l${i}-work`, (fs) => applyLayer(fs, [tar]))
     await sn.commit(`l${i}`, `l${i}-work`)
     names.push(`l${i}`)
   }
@@ -137,7 +128,7 @@ describe.each(drivers())('applyLayer with the %s driver', (driver) => {
     await withTempStore(driver, async (sn) => {
       const tar = await tarOf(everyKind)
       await sn.prepare('plain')
-      const res = await withFs(sn, 'plain', async (fs) => {
+      const res = await withOpen(sn, 'plain', async (fs) => {
         const r = await applyLayer(fs, Readable.from([tar]))
         const st = await fs.lstat('/bin/tool')
         expect(st).toMatchObject({ type: 'file', mode: 0o4755, nlink: 2 })
@@ -158,9 +149,9 @@ describe.each(drivers())('applyLayer with the %s driver', (driver) => {
       expect(res.size).toBe(tar.length)
       await sn.prepare('gzip')
       const zipped = await gzip(tar)
-      const gz = await withFs(sn, 'gzip', (fs) => applyLayer(fs, [zipped]))
+      const gz = await withOpen(sn, 'gzip', (fs) => applyLayer(fs, [zipped]))
       expect(gz.diffId).toBe(res.diffId)
-      await withFs(sn, 'plain', async (a) => withFs(sn, 'gzip', (b) => assertSameTree(b, a, 'gzip apply')))
+      await withOpen(sn, 'plain', async (a) => withOpen(sn, 'gzip', (b) => assertSameTree(b, a, 'gzip apply')))
     })
   })
 
@@ -180,7 +171,7 @@ describe.each(drivers())('applyLayer with the %s driver', (driver) => {
         ]),
       ])
       await sn.prepare('top', base)
-      await withFs(sn, 'top', async (fs) => {
+      await withOpen(sn, 'top', async (fs) => {
         await applyLayer(fs, [
           await tarOf([
             { name: 'a/new', content: 'new' }, // before the marker: survives it
@@ -208,7 +199,7 @@ describe.each(drivers())('applyLayer with the %s driver', (driver) => {
   it('an empty layer has the empty DiffID and changes nothing', async () => {
     await withTempStore(driver, async (sn) => {
       await sn.prepare('x')
-      const res = await withFs(sn, 'x', (fs) => applyLayer(fs, [Buffer.alloc(1024)]))
+      const res = await withOpen(sn, 'x', (fs) => applyLayer(fs, [Buffer.alloc(1024)]))
       expect(res).toMatchObject({ diffId: EMPTY_LAYER_DIFF_ID, size: 1024, entries: 0 })
     })
   })
@@ -231,11 +222,11 @@ describe.each(drivers())('applyLayer with the %s driver', (driver) => {
       }
       await sn.prepare('x')
       const before = process.memoryUsage()
-      const res = await withFs(sn, 'x', (fs) => applyLayer(fs, tar()))
+      const res = await withOpen(sn, 'x', (fs) => applyLayer(fs, tar()))
       const after = process.memoryUsage()
       expect(res.size).toBe(size + 512 + 1024)
       expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(32 * 2 ** 20)
-      await withFs(sn, 'x', async (fs) => expect((await fs.lstat('/big')).size).toBe(size))
+      await withOpen(sn, 'x', async (fs) => expect((await fs.lstat('/big')).size).toBe(size))
     })
   }, 60_000)
 })
@@ -244,8 +235,8 @@ describe.each(drivers())('applyLayer with the %s driver', (driver) => {
 async function expectRoundTrip(sn: Snapshotter, key: string, parent: string | undefined, tar: Buffer): Promise<void> {
   const copy = `${key}-copy-${createHash('sha1').update(tar).digest('hex').slice(0, 8)}`
   await sn.prepare(copy, parent)
-  await withFs(sn, copy, (fs) => applyLayer(fs, [tar]))
-  await withFs(sn, copy, async (a) => withFs(sn, key, (b) => assertSameTree(a, b, `${key} applied from its export`)))
+  await withOpen(sn, copy, (fs) => applyLayer(fs, [tar]))
+  await withOpen(sn, copy, async (a) => withOpen(sn, key, (b) => assertSameTree(a, b, `${key} applied from its export`)))
   await sn.remove(copy)
 }
 
@@ -258,7 +249,7 @@ describe.each(drivers())('exportDiff with the %s driver', (driver) => {
       expect(await exported(sn, base)).toEqual(await exported(sn, base))
       await expectRoundTrip(sn, base, undefined, await exported(sn, base))
       await sn.prepare('ctr', base)
-      await withFs(sn, 'ctr', async (fs) => {
+      await withOpen(sn, 'ctr', async (fs) => {
         await fs.rm('/gone', { recursive: true })
         await fs.writeFile('/keep', 'K')
         await fs.chown('/home/user/.profile', 0, 0)
@@ -287,7 +278,7 @@ describe.each(drivers())('exportDiff with the %s driver', (driver) => {
         ]),
       ])
       await sn.prepare('ctr', base)
-      await withFs(sn, 'ctr', async (fs) => {
+      await withOpen(sn, 'ctr', async (fs) => {
         await fs.writeFile('/etc/hosts', 'mydomain 10.0.0.2')
         await fs.utimes('/etc/hosts', T.getTime(), T.getTime())
         await fs.utimes('/etc/profile', T.getTime(), T.getTime())
@@ -311,7 +302,7 @@ describe.each(drivers())('exportDiff with the %s driver', (driver) => {
       if (typeof (sn as Partial<ChangeLister>).changes !== 'function') ctx.skip('the driver lists no changes of its own')
       const [base] = await layers(sn, [await tarOf([...everyKind, { name: 'lib/', type: 'directory' }, { name: 'lib/hidden' }])])
       await sn.prepare('ctr', base)
-      await withFs(sn, 'ctr', async (fs) => {
+      await withOpen(sn, 'ctr', async (fs) => {
         await fs.rm('/lib', { recursive: true })
         await fs.mkdir('/lib')
         await fs.writeFile('/lib/not-hidden', 'n')
@@ -335,9 +326,11 @@ describe('applyLayer input errors', () => {
     await withTempStore(drivers()[0], async (sn) => {
       await sn.prepare('x')
       const tar = await gzip(await tarOf([{ name: 'z', content: Buffer.alloc(4 << 20) }]))
-      const err = await withFs(sn, 'x', (fs) => applyLayer(fs, [tar], { maxRatio: 10, ratioAfterBytes: 1 << 20 })).catch((e: unknown) => e)
+      const err = await withOpen(sn, 'x', (fs) => applyLayer(fs, [tar], { maxRatio: 10, ratioAfterBytes: 1 << 20 })).catch(
+        (e: unknown) => e,
+      )
       expect(isLayerError(err, 'too-large')).toBe(true)
-      const err2 = await withFs(sn, 'x', (fs) => applyLayer(fs, [tar], { maxBytes: 1 << 20 })).catch((e: unknown) => e)
+      const err2 = await withOpen(sn, 'x', (fs) => applyLayer(fs, [tar], { maxBytes: 1 << 20 })).catch((e: unknown) => e)
       expect(isLayerError(err2, 'too-large')).toBe(true)
     })
   })

@@ -37,6 +37,7 @@ const DOCUMENTED: Record<string, string[]> = {
     'sha256Digest',
     'unmount',
     'withMount',
+    'withOpen',
   ],
   'strata/driver': [
     'BackedSnapshotter',
@@ -61,9 +62,12 @@ const DOCUMENTED: Record<string, string[]> = {
     'resolveInRoot',
     'splitPath',
     'toFileStat',
+    'unlessMissing',
     'unmount',
     'unmountUnder',
     'withMount',
+    'withMountedFs',
+    'withOpen',
   ],
   'strata/runtime': [
     'commitContainer',

@@ -18,6 +18,7 @@ import { rowDb } from '../drivers/row/backend.js'
 import { createRowSnapshotter, inspectRowStore, ROW_MOUNT_TYPE, type RowKeyCounts } from '../drivers/row/index.js'
 import { Prefix, gcKey, genRange } from '../drivers/row/keys.js'
 import { NodeSource } from '../drivers/row/nodestore.js'
+import { withOpen } from '../fs/open.js'
 
 let dir: string
 let root: string
@@ -48,18 +49,9 @@ async function counts(): Promise<RowKeyCounts> {
   return inspectRowStore(root)
 }
 
-async function withFs<T>(key: string, fn: (fs: SnapshotFs) => Promise<T>): Promise<T> {
-  const fs = await sn!.open(key)
-  try {
-    return await fn(fs)
-  } finally {
-    await fs.close()
-  }
-}
-
 async function layer(key: string, parent: string | undefined, fn: (fs: SnapshotFs) => Promise<void>): Promise<void> {
   await sn!.prepare(`${key}-a`, parent)
-  await withFs(`${key}-a`, fn)
+  await withOpen(sn!, `${key}-a`, fn)
   await sn!.commit(key, `${key}-a`)
 }
 
@@ -102,7 +94,7 @@ describe('row space', () => {
     const baseOnly = await counts()
     await open()
     await sn!.prepare('work', 'base')
-    await withFs('work', async (fs) => {
+    await withOpen(sn!, 'work', async (fs) => {
       for (let i = 0; i < 30; i += 3) await fs.writeFile(`/d/f${i}`, Buffer.alloc(5000, 99))
       await fs.rm('/d/f1')
       await fs.writeFile('/new', Buffer.alloc(50_000, 7))
@@ -114,7 +106,7 @@ describe('row space', () => {
     await sn!.remove('work')
     expect(await counts()).toEqual(baseOnly)
     await open()
-    await withFs('base', async (fs) => expect((await fs.readFile('/d/f1')).equals(Buffer.alloc(9000, 1))).toBe(true))
+    await withOpen(sn!, 'base', async (fs) => expect((await fs.readFile('/d/f1')).equals(Buffer.alloc(9000, 1))).toBe(true))
     await sn!.remove('base')
     expect(await counts()).toEqual({ snapshots: 0, pendingRemovals: 0, nodes: 0, nodeBytes: 0, blocks: 0, blockBytes: 0 })
   })
@@ -125,7 +117,7 @@ describe('row space', () => {
     const baseOnly = await counts()
     await open()
     await sn!.prepare('victim', 'base')
-    await withFs('victim', async (fs) => {
+    await withOpen(sn!, 'victim', async (fs) => {
       for (let i = 0; i < 20; i++) await fs.writeFile(`/v${i}`, Buffer.alloc(12_000, i))
     })
     const id = await idOf('victim')
@@ -155,7 +147,7 @@ describe('row space', () => {
       const baseOnly = await counts()
       await open()
       await sn!.prepare('victim', 'base')
-      await withFs('victim', (fs) => fs.writeFile('/big', Buffer.alloc(8 << 20, 3)))
+      await withOpen(sn!, 'victim', (fs) => fs.writeFile('/big', Buffer.alloc(8 << 20, 3)))
       const withVictim = await counts()
       const proc = spawn(process.execPath, [child, root, 'victim'], { stdio: ['ignore', 'pipe', 'inherit'] })
       // Listen from the start: a removal that finishes before the kill closes the child before we would.
@@ -167,7 +159,8 @@ describe('row space', () => {
       await open()
       await clean(`after a kill ${delay} ms into remove`)
       const survived = (await sn!.stat('victim').catch(() => undefined)) !== undefined
-      if (survived) await withFs('victim', async (fs) => expect((await fs.readFile('/big')).equals(Buffer.alloc(8 << 20, 3))).toBe(true))
+      if (survived)
+        await withOpen(sn!, 'victim', async (fs) => expect((await fs.readFile('/big')).equals(Buffer.alloc(8 << 20, 3))).toBe(true))
       expect(await counts()).toEqual(survived ? withVictim : baseOnly)
     }
   }, 60_000)
@@ -215,7 +208,7 @@ describe('row space', () => {
     await expect(createRowSnapshotter(root, { blockSize: 65536 })).rejects.toEqual(code('ERR_INVALID_ARGUMENT'))
     sn = await createRowSnapshotter(root)
     await sn.prepare('a')
-    await withFs('a', async (fs) => {
+    await withOpen(sn!, 'a', async (fs) => {
       await fs.writeFile('/f', Buffer.alloc(40_000, 1))
       expect((await fs.readFile('/f')).length).toBe(40_000)
     })
@@ -248,7 +241,7 @@ describe('row changes()', () => {
       await fs.mkdir('/gone/sub', { recursive: true })
     })
     await sn!.prepare('top', 'base')
-    await withFs('top', async (fs) => {
+    await withOpen(sn!, 'top', async (fs) => {
       await fs.writeFile('/mod', 'changed')
       await fs.unlink('/del')
       await fs.writeFile('/dir/new', 'new')
@@ -294,7 +287,7 @@ describe('row changes()', () => {
       { path: '/tomove/y', kind: 'add' },
     ])
     await sn!.prepare('same', 'top-c')
-    await withFs('same', async (fs) => {
+    await withOpen(sn!, 'same', async (fs) => {
       await fs.writeFile('/tmp', 'x')
       await fs.unlink('/tmp')
     })
@@ -310,7 +303,7 @@ describe('row changes()', () => {
       }
     })
     await sn!.prepare('top', 'base')
-    await withFs('top', (fs) => fs.writeFile('/d7/f42', 'changed'))
+    await withOpen(sn!, 'top', (fs) => fs.writeFile('/d7/f42', 'changed'))
     let reads = 0
     const node = NodeSource.prototype.node
     NodeSource.prototype.node = function (this: NodeSource, p) {

@@ -6,7 +6,8 @@
  */
 import type { Bench } from '../harness.js'
 import { perDriver } from '../harness.js'
-import { bytes, MiB, withFs } from '../fixtures.js'
+import { bytes, MiB } from '../fixtures.js'
+import { withOpen } from '../../fs/open.js'
 import type { SnapshotFs } from '../../core/snapshotter.js'
 import { time } from '../stats.js'
 
@@ -49,7 +50,7 @@ export async function containerd16(b: Bench): Promise<void> {
     let sum = 0
     for (let i = 0; i < 16; i++) {
       const [p] = await time(() => sn.prepare(`l${i}-a`, parent))
-      const [w] = await time(() => withFs(sn, `l${i}-a`, (fs) => applyLayer16(fs, i)))
+      const [w] = await time(() => withOpen(sn, `l${i}-a`, (fs) => applyLayer16(fs, i)))
       const [c] = await time(() => sn.commit(`l${i}`, `l${i}-a`))
       prepare[d].push(p)
       write[d].push(w)

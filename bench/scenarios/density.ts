@@ -5,7 +5,8 @@
  */
 import type { Bench } from '../harness.js'
 import { perDriver } from '../harness.js'
-import { bytes, committedTree, MiB, withFs, type TreeSpec } from '../fixtures.js'
+import { bytes, committedTree, MiB, type TreeSpec } from '../fixtures.js'
+import { withOpen } from '../../fs/open.js'
 import { allocatedBytes, compactStore } from '../space.js'
 import type { SnapshotFs, Snapshotter } from '../../core/snapshotter.js'
 
@@ -55,7 +56,7 @@ export async function density(b: Bench): Promise<void> {
       for (; made < n; made++) {
         b.progress(`density: ${d}: container ${made + 1}/${counts[counts.length - 1]}`)
         await sn.prepare(`ctr-${made}`, 'base')
-        await withFs(sn, `ctr-${made}`, (fs) => containerWork(fs, made))
+        await withOpen(sn, `ctr-${made}`, (fs) => containerWork(fs, made))
       }
       m = await measure(b, d, root, sn)
       sn = m[2]

@@ -19,7 +19,7 @@ import type { Snapshotter } from '../../core/snapshotter.js'
 import { removeTree } from '../../fs/removetree.js'
 import type { Bench } from '../harness.js'
 import { perDriver } from '../harness.js'
-import { withFs } from '../fixtures.js'
+import { withOpen } from '../../fs/open.js'
 import { makeBusyboxImage, makeManyFilesTar } from '../images.js'
 import { type CtrSnapshotter, isPeer } from '../peer/containerd.js'
 import { settle } from '../space.js'
@@ -76,7 +76,7 @@ async function applyVsTar(b: Bench, scratch: string): Promise<void> {
     }
     const { root, sn } = await b.open(c, 'apply')
     await sn.prepare('x')
-    await withFs(sn, 'x', async (fs) => {
+    await withOpen(sn, 'x', async (fs) => {
       ms[c].push((await time(() => applyLayer(fs, createReadStream(tar))))[0])
     })
     await sn.close()
@@ -92,7 +92,7 @@ async function change100(sn: Snapshotter, key: string, files: number): Promise<v
     const k = i * Math.floor(files / 80)
     return `/d${Math.floor(k / 100)}/f${k}`
   }
-  await withFs(sn, key, async (fs) => {
+  await withOpen(sn, key, async (fs) => {
     for (let i = 0; i < 60; i++) await fs.writeFile(path(i), `changed ${i}`)
     for (let i = 60; i < 80; i++) await fs.unlink(path(i))
     for (let i = 0; i < 10; i++) await fs.writeFile(`/d${i}/new-${i}`, `new ${i}`)
@@ -112,7 +112,7 @@ async function exportFastVsGeneric(b: Bench, scratch: string): Promise<void> {
     b.progress(`layers: export of 100 changes from ${files} files: ${d}`)
     const { root, sn } = await b.open(d, 'export')
     await sn.prepare('image-a')
-    await withFs(sn, 'image-a', (fs) => applyLayer(fs, createReadStream(tar)))
+    await withOpen(sn, 'image-a', (fs) => applyLayer(fs, createReadStream(tar)))
     await sn.commit('image', 'image-a')
     await sn.prepare('ctr', 'image')
     await change100(sn, 'ctr', files)

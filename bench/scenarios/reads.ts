@@ -5,7 +5,8 @@
  */
 import Benchmark from 'benchmark'
 import type { Bench } from '../harness.js'
-import { MiB, KiB, prng, writeBigFile, withFs } from '../fixtures.js'
+import { MiB, KiB, prng, writeBigFile } from '../fixtures.js'
+import { withOpen } from '../../fs/open.js'
 import type { FileHandle, Snapshotter } from '../../core/snapshotter.js'
 import { median, time } from '../stats.js'
 import { compactStore, settle } from '../space.js'
@@ -44,11 +45,11 @@ async function sequential(fh: FileHandle, size: number): Promise<number> {
 /** Builds a chain of `depth` committed layers with the file in the bottom one; returns the top. */
 async function chain(sn: Snapshotter, depth: number, size: number): Promise<string> {
   await sn.prepare('l0-a')
-  await withFs(sn, 'l0-a', (fs) => writeBigFile(fs, '/data', size, 'reads'))
+  await withOpen(sn, 'l0-a', (fs) => writeBigFile(fs, '/data', size, 'reads'))
   await sn.commit('l0', 'l0-a')
   for (let i = 1; i < depth; i++) {
     await sn.prepare(`l${i}-a`, `l${i - 1}`)
-    await withFs(sn, `l${i}-a`, (fs) => fs.writeFile(`/layer-${i}`, String(i)))
+    await withOpen(sn, `l${i}-a`, (fs) => fs.writeFile(`/layer-${i}`, String(i)))
     await sn.commit(`l${i}`, `l${i}-a`)
   }
   await sn.view('top', `l${depth - 1}`)
@@ -69,7 +70,7 @@ function depthApplies(driver: string, depth: number): boolean {
 async function warmUp(b: Bench, driver: string, size: number): Promise<void> {
   const { root, sn } = await b.open(driver, 'reads-warm-up')
   const top = await chain(sn, 1, size)
-  await withFs(sn, top, async (fs) => {
+  await withOpen(sn, top, async (fs) => {
     const fh = await fs.open('/data', 'r')
     try {
       for (let i = 0; i < 3; i++) await sequential(fh, size)
@@ -111,7 +112,7 @@ export async function reads(b: Bench): Promise<void> {
       await compactStore(root)
       const sn = await b.reopen(d, root)
       await settle(1000)
-      await withFs(sn, top, async (fs) => {
+      await withOpen(sn, top, async (fs) => {
         const fh = await fs.open('/data', 'r')
         try {
           seq[d][depth] = [await sequential(fh, size), await sequential(fh, size), await sequential(fh, size)]

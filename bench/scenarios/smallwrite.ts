@@ -5,7 +5,8 @@
  */
 import type { Bench } from '../harness.js'
 import { perDriver } from '../harness.js'
-import { GiB, MiB, withFs, writeBigFile } from '../fixtures.js'
+import { GiB, MiB, writeBigFile } from '../fixtures.js'
+import { withOpen } from '../../fs/open.js'
 import { compactStore, dataBytes, settle } from '../space.js'
 import { time } from '../stats.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
@@ -34,7 +35,7 @@ export async function smallWrite(b: Bench): Promise<void> {
     let { root, sn } = await b.open(d, 'smallwrite')
     b.progress(`small write: ${d}: writing the ${label} file`)
     await sn.prepare('base-a')
-    await withFs(sn, 'base-a', (fs) => writeBigFile(fs, '/big', size, 'big'))
+    await withOpen(sn, 'base-a', (fs) => writeBigFile(fs, '/big', size, 'big'))
     await sn.commit('base', 'base-a')
     for (let r = 0; r < rounds; r++) {
       b.progress(`small write: ${d}: round ${r + 1}/${rounds}`)
@@ -45,7 +46,7 @@ export async function smallWrite(b: Bench): Promise<void> {
       ;[prepared, sn] = await reopenCompacted(b, d, root, sn)
       const usageBefore = (await sn.usage(`child-${r}`)).size
       const [ms] = await time(() =>
-        withFs(sn, `child-${r}`, async (fs) => {
+        withOpen(sn, `child-${r}`, async (fs) => {
           const fh = await fs.open('/big', 'r+')
           await fh.write(Buffer.from('!'), 0, 1, Math.floor(size / 2) + 12345)
           await fh.close()

@@ -125,27 +125,22 @@ export const mounts: Command = {
   },
 }
 
-export const prepare: Command = {
-  name: 'prepare',
-  summary: 'create an active (writable) snapshot, on PARENT or empty',
-  usage: 'prepare KEY [PARENT] [--label k=v]...',
-  options: labelOption,
-  args: [1, 2],
-  async run(ctx, [key, parent], opts) {
-    printMounts(ctx, await (await ctx.sn()).prepare(key, parent, { labels: parseLabels(opts.label) }))
-  },
+/** prepare and view: the same call, making an active snapshot or a read-only view. */
+function creating(name: 'prepare' | 'view', summary: string): Command {
+  return {
+    name,
+    summary,
+    usage: `${name} KEY [PARENT] [--label k=v]...`,
+    options: labelOption,
+    args: [1, 2],
+    async run(ctx, [key, parent], opts) {
+      printMounts(ctx, await (await ctx.sn())[name](key, parent, { labels: parseLabels(opts.label) }))
+    },
+  }
 }
 
-export const view: Command = {
-  name: 'view',
-  summary: 'create a read-only view, on PARENT or empty',
-  usage: 'view KEY [PARENT] [--label k=v]...',
-  options: labelOption,
-  args: [1, 2],
-  async run(ctx, [key, parent], opts) {
-    printMounts(ctx, await (await ctx.sn()).view(key, parent, { labels: parseLabels(opts.label) }))
-  },
-}
+export const prepare = creating('prepare', 'create an active (writable) snapshot, on PARENT or empty')
+export const view = creating('view', 'create a read-only view, on PARENT or empty')
 
 export const commit: Command = {
   name: 'commit',

@@ -11,7 +11,7 @@ import { assert, collect } from '../assert.js'
 import { collectChild, spawnChild } from '../child-process.js'
 import type { CaseContext, SuiteOptions } from '../context.js'
 import { actualFiles, expectedFiles, prng } from '../crash-model.js'
-import type { Checkable, SnapshotFs, Snapshotter } from '../../core/snapshotter.js'
+import type { Checkable, Snapshotter } from '../../core/snapshotter.js'
 
 export function crashIterations(opts: SuiteOptions): number {
   return opts.crashIterations ?? Number(process.env.STRATA_CRASH_ITERATIONS ?? 20)
@@ -43,10 +43,6 @@ async function runAndKill(t: CaseContext, seed: number, delayMs: number): Promis
   }
 }
 
-async function withFs<T>(t: CaseContext, sn: Snapshotter, key: string, fn: (fs: SnapshotFs) => Promise<T>): Promise<T> {
-  return t.withFs(sn, key, fn)
-}
-
 /** Everything the parent checks after a crash. */
 async function verify(t: CaseContext, sn: Snapshotter, iteration: number): Promise<void> {
   const where = `after crash ${iteration}`
@@ -59,14 +55,14 @@ async function verify(t: CaseContext, sn: Snapshotter, iteration: number): Promi
       const want = await expectedFiles(sn, info.name)
       const key = `check-${info.name}`
       await sn.view(key, info.name)
-      const got = await withFs(t, sn, key, actualFiles)
+      const got = await t.withFs(sn, key, actualFiles)
       await sn.remove(key)
       const wantKeys = [...want.keys()].sort()
       assert.deepStrictEqual([...got.keys()].sort(), wantKeys, `${where}: files of ${info.name}`)
       for (const p of wantKeys) assert.ok(got.get(p)!.equals(want.get(p)!), `${where}: content of ${p} in ${info.name}`)
     } else {
       assert.ok((await sn.mounts(info.name)).length >= 1, `${where}: mounts of ${info.name}`)
-      await withFs(t, sn, info.name, (fs) => fs.readdir('/'))
+      await t.withFs(sn, info.name, (fs) => fs.readdir('/'))
       await sn.usage(info.name)
     }
   }

@@ -34,7 +34,7 @@
  * batch; the T and K ranges born in that generation are then deleted in
  * chunks, resumable after a crash. Nothing is reference counted.
  */
-import type { FileType } from '../../core/snapshotter.js'
+import type { FileStat, FileType } from '../../core/snapshotter.js'
 import { packValue, unpackValue, type Ptr } from './node.js'
 
 /** The format this code writes; a store of another version is refused at open. */
@@ -87,16 +87,9 @@ export function decodeTreeRecord(b: Buffer): TreeRecord {
 
 export const FILE_TYPES: FileType[] = ['file', 'dir', 'symlink', 'char', 'block', 'fifo', 'socket']
 
-export interface Inode {
-  type: FileType
-  /** Permission bits with setuid, setgid and sticky (07777). */
-  mode: number
-  uid: number
-  gid: number
-  /** Apparent size; for a symlink the length of its target. */
-  size: number
-  nlink: number
-  mtimeMs: number
+/** An inode as row stores it: FileStat's fields (less `ino`, its key), and what only row keeps. */
+export interface Inode extends Pick<FileStat, 'type' | 'mode' | 'uid' | 'gid' | 'size' | 'nlink' | 'mtimeMs'> {
+  /** Device number (0 for anything but a device). */
   rdev: number
   /** Symlink target. */
   target?: string
