@@ -4,20 +4,23 @@
  * SnapshotFs closes, before commit, usage, changes and close): an operation
  * that fails half-way still leaves nothing, and what landed is whole.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { ClassicLevel } from 'classic-level'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Store } from '../core/store.js'
-import type { ChangeLister, Snapshotter } from '../core/snapshotter.js'
+import type { ChangeLister, Checkable, Snapshotter } from '../core/snapshotter.js'
 import { rowDb } from '../drivers/row/backend.js'
 import { Edit } from '../drivers/row/edit.js'
 import { decodeTreeRecord, type Format } from '../drivers/row/format.js'
-import { createRowSnapshotter } from '../drivers/row/index.js'
+import { createRowSnapshotter, inspectRowStore } from '../drivers/row/index.js'
 import { snapKey } from '../drivers/row/keys.js'
 import { BlockCache, NodeCache, NodeSource } from '../drivers/row/nodestore.js'
 import { Snap } from '../drivers/row/snap.js'
+import { tarOf } from './helpers/tars.js'
 
 let dir: string
 let root: string
@@ -143,4 +146,46 @@ describe('row: a layer of small files through one SnapshotFs', () => {
     expect(await view.stat('/d/f7')).toMatchObject({ uid: 1, gid: 1, mtimeMs: 1e12, size: 3007 })
     await view.close()
   })
+})
+
+describe('row: an apply killed half-way', () => {
+  it('leaves whole files or none, a consistent store, and nothing once its snapshot is removed', async () => {
+    const child = fileURLToPath(new URL('./fixtures/row-applier.js', import.meta.url))
+    const content = (i: number): Buffer => Buffer.alloc(16 << 10, i % 251)
+    // 48 MiB of files: more than one gathered batch (32 MiB) lands before the end.
+    const files = 3000
+    const tar = join(dir, 'layer.tar')
+    await writeFile(
+      tar,
+      await tarOf([
+        { name: 'd/', type: 'directory' },
+        ...Array.from({ length: files }, (_, i) => ({ name: `d/f${i}`, content: content(i) })),
+      ]),
+    )
+    const empty = await (async () => {
+      const sn = await createRowSnapshotter(root)
+      await sn.close()
+      return inspectRowStore(root)
+    })()
+    for (const delay of [0, 200, 600]) {
+      const proc = spawn(process.execPath, [child, root, `wip-${delay}`, tar], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const closed = new Promise((r) => proc.on('close', r))
+      await new Promise<void>((resolve) => proc.stdout.on('data', (d: Buffer) => d.toString().includes('applying') && resolve()))
+      await new Promise((r) => setTimeout(r, delay))
+      proc.kill('SIGKILL')
+      await closed
+      const sn = await createRowSnapshotter(root)
+      try {
+        expect(await (sn as Snapshotter & Checkable).check(), `killed ${delay} ms in`).toEqual({ orphans: [], missing: [], problems: [] })
+        const fs = await sn.open(`wip-${delay}`)
+        const names = await fs.readdir('/d').catch(() => [] as string[])
+        for (const name of names) expect((await fs.readFile(`/d/${name}`)).equals(content(Number(name.slice(1)))), name).toBe(true)
+        await fs.close()
+        await sn.remove(`wip-${delay}`)
+      } finally {
+        await sn.close()
+      }
+      expect(await inspectRowStore(root)).toEqual(empty)
+    }
+  }, 60_000)
 })
