@@ -21,8 +21,10 @@ import { reads } from './scenarios/reads.js'
 import { containerd16 } from './scenarios/containerd16.js'
 import { layers } from './scenarios/layers.js'
 import { proxy } from './scenarios/proxy.js'
+import { debian } from './scenarios/debian.js'
 
-export const SCENARIOS: Array<{ id: string; title: string; run: (b: Bench) => Promise<void> }> = [
+/** `full`: a scenario too long for `npm start`, run with --full or by name (--only). */
+export const SCENARIOS: Array<{ id: string; title: string; run: (b: Bench) => Promise<void>; full?: boolean }> = [
   { id: 'ops', title: '1 snapshot operations vs parent size', run: opsVsParentSize },
   { id: 'density', title: '2 container density', run: density },
   { id: 'smallwrite', title: '3 small write into a large file', run: smallWrite },
@@ -30,6 +32,7 @@ export const SCENARIOS: Array<{ id: string; title: string; run: (b: Bench) => Pr
   { id: 'layers', title: '5 layer apply, export and image import', run: layers },
   { id: 'c16', title: "6 containerd's 16-layer scenario", run: containerd16 },
   { id: 'proxy', title: '7 containerd through strata serve', run: proxy },
+  { id: 'debian', title: '8 Debian image import beside containerd', run: debian, full: true },
 ]
 
 export const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))
@@ -93,6 +96,7 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<{ files: str
   try {
     for (const s of SCENARIOS) {
       if (b.opts.only.length > 0 && !b.opts.only.includes(s.id)) continue
+      if (b.opts.only.length === 0 && s.full && !b.opts.full) continue
       const start = Date.now()
       b.progress(`${s.title}…`)
       await s.run(b)

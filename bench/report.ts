@@ -141,11 +141,18 @@ export function chart(metrics: Metric[], machine: Machine): string {
   ].join('\n')
 }
 
-export async function writeResults(dir: string, metrics: Metric[], m: Machine, opts: unknown): Promise<string[]> {
+/** Writes `<name>.json`, `.svg` and `.md` (a run of some scenarios only is named after them, leaving latest.* alone). */
+export async function writeResults(
+  dir: string,
+  metrics: Metric[],
+  m: Machine,
+  opts: { only?: string[]; [k: string]: unknown },
+): Promise<string[]> {
   await mkdir(dir, { recursive: true })
-  const json = join(dir, 'latest.json')
-  const svg = join(dir, 'latest.svg')
-  const md = join(dir, 'latest.md')
+  const name = opts.only?.length ? opts.only.join('-') : 'latest'
+  const json = join(dir, `${name}.json`)
+  const svg = join(dir, `${name}.svg`)
+  const md = join(dir, `${name}.md`)
   await writeFile(json, JSON.stringify({ machine: m, options: opts, metrics }, null, 2) + '\n')
   await writeFile(svg, chart(metrics, m) + '\n')
   await writeFile(

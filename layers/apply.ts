@@ -61,6 +61,8 @@ const CONFLICTS = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'ENOENT', 'ELOOP', 'EP
 
 type NodeOp = Extract<EntryOp, { kind: NodeKind }>
 const RUN_AS_ROOT = process.getuid?.() === 0
+/** Files up to this size are gathered in memory and written with one writeFile call. */
+const WHOLE_FILE = 1 << 20
 
 export async function applyLayer(
   fs: SnapshotFs,
@@ -122,6 +124,8 @@ class LayerApplier {
   readonly #fresh = new Map<string, number>()
   /** Directory mtimes, set last (writing into a directory moves its mtime). */
   readonly #dirTimes = new Map<string, number>()
+  /** A small file's bytes, read whole from its entry. */
+  readonly #gathered = new WeakMap<AsyncIterable<Buffer>, Buffer>()
 
   constructor(fs: SnapshotFs, opts: ApplyOptions) {
     this.#fs = fs
@@ -221,6 +225,19 @@ class LayerApplier {
   }
 
   async #writeFile(op: NodeOp, content: AsyncIterable<Buffer>): Promise<void> {
+    if (op.size <= WHOLE_FILE) {
+      // One call instead of open, write and close: nothing is at the path (what was there is gone, see #node).
+      // Read once: a retry after making a missing parent (#withParent) finds the bytes here.
+      let data = this.#gathered.get(content)
+      if (data === undefined) {
+        const chunks: Buffer[] = []
+        for await (const chunk of content) chunks.push(chunk)
+        data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+        this.#gathered.set(content, data)
+      }
+      await this.#fs.writeFile(op.path, data, { mode: op.mode })
+      return
+    }
     const fh = await this.#fs.open(op.path, 'wx', op.mode)
     try {
       let pos = 0

@@ -7,7 +7,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { DirFs } from '../../fs/dirfs.js'
@@ -36,11 +36,14 @@ class Daemon {
   readonly root: string
   readonly socket: string
   readonly #proc: ChildProcess
+  /** The daemon's socket, state and config: removed when it stops. */
+  readonly #run: string
 
-  private constructor(root: string, socket: string, proc: ChildProcess) {
+  private constructor(root: string, socket: string, proc: ChildProcess, run: string) {
     this.root = root
     this.socket = socket
     this.#proc = proc
+    this.#run = run
   }
 
   static async start(root: string): Promise<Daemon> {
@@ -64,9 +67,10 @@ class Daemon {
     for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 25))
     if (!existsSync(socket)) {
       proc.kill()
+      await rm(run, { recursive: true, force: true })
       throw new UnavailableError(`containerd did not start on ${socket}`)
     }
-    return new Daemon(root, socket, proc)
+    return new Daemon(root, socket, proc, run)
   }
 
   async ctr(args: string[]): Promise<string> {
@@ -85,6 +89,7 @@ class Daemon {
       this.#proc.once('exit', () => resolve())
       this.#proc.kill('SIGTERM')
     })
+    await rm(this.#run, { recursive: true, force: true })
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * native: the naive full-copy driver. `prepare` copies the parent's whole
- * tree, so every snapshot pays for everything it sees; a view with a parent
+ * tree (GNU cp -a, fs/copytree.ts copyTree where there is none), so every
+ * snapshot pays for everything it sees; a view with a parent
  * copies nothing and is a read-only bind of the parent. Mounts are the ones
  * containerd's native snapshotter returns.
  *
@@ -9,7 +10,7 @@
 import { mkdir, readdir, rename, stat, chmod } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Backend, SnapshotRef } from '../../core/backend.js'
-import { copyTree } from '../../fs/copytree.js'
+import { copyTreeByCp } from '../../fs/copytree.js'
 import { DirFs } from '../../fs/dirfs.js'
 import { diskUsage } from '../../fs/diskusage.js'
 import { removeTree } from '../../fs/removetree.js'
@@ -55,7 +56,7 @@ class NativeBackend implements Backend {
     const tmp = await this.#store.tmpDir('native')
     const work = join(tmp, 'fs')
     if (ref.parentIds.length > 0) {
-      await copyTree(this.#dir(ref.parentIds[0]), work)
+      await copyTreeByCp(this.#dir(ref.parentIds[0]), work)
     } else {
       await mkdir(work)
       await chmod(work, 0o755)

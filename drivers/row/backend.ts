@@ -87,6 +87,7 @@ export class RowBackend implements Backend {
   }
 
   async usage(ref: SnapshotRef): Promise<Usage> {
+    await this.#snaps.get(Number(ref.id))?.flush()
     const rec = await this.#record(Number(ref.id))
     return { size: rec.bytes, inodes: rec.inodes }
   }
@@ -105,10 +106,13 @@ export class RowBackend implements Backend {
     const snap = await this.#snap(ref)
     const before = ref.parentIds.length > 0 ? (await this.#record(Number(ref.parentIds[0]))).root : undefined
     // Gathered under the snapshot's lock, so a writer cannot change the tree mid-walk.
+    // The walk reads nodes from the database: what is gathered lands first.
+    await snap.flush()
     yield* await snap.read((t) => changesBetween(this.#src, before, t.root))
   }
 
   async drop(id: string): Promise<void> {
+    this.#snaps.get(Number(id))?.drop()
     this.#snaps.delete(Number(id))
     await freeGeneration(this.#store, this.#db, Number(id))
   }
@@ -125,6 +129,7 @@ export class RowBackend implements Backend {
 
   async verify(ref: SnapshotRef): Promise<string | undefined> {
     let rec: TreeRecord
+    await this.#snaps.get(Number(ref.id))?.flush()
     try {
       rec = await this.#record(Number(ref.id))
     } catch (err) {
@@ -134,6 +139,7 @@ export class RowBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    for (const snap of this.#snaps.values()) await snap.flush()
     this.#snaps.clear()
     this.#src.cache.clear()
   }

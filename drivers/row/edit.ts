@@ -1,15 +1,20 @@
 /**
- * One file-system operation's change to one active snapshot, gathered in
- * memory and written as one LevelDB batch: the nodes it copied or changed,
- * the nodes and blocks it freed, the blocks it wrote, and the snapshot's
- * record (root, counters). Until the batch lands nothing outside the edit
- * changes, so an operation that fails half-way leaves no trace.
+ * Changes to one active snapshot, gathered in memory and written as one
+ * LevelDB batch: the nodes copied or changed, the nodes and blocks freed,
+ * the blocks written, and the snapshot's record (root, counters). Until the
+ * batch lands nothing outside the edit changes.
+ *
+ * Edits stack: each file-system operation runs in a child of the snapshot's
+ * pending edit and is absorbed into it only when it succeeds, so an
+ * operation that fails half-way leaves no trace, while many operations
+ * share one batch (and each node they touch is encoded once, not once per
+ * operation).
  *
  * Usage counters move in the same batch: bytes are the encoded nodes and
  * block bytes born in this generation, inodes the inode items it wrote.
  */
 import { level } from '../../core/store.js'
-import { DataLossError } from '../../core/errors.js'
+import { DataLossError, FailedPreconditionError } from '../../core/errors.js'
 import { blockDbKey, nodeKey, snapKey } from './keys.js'
 import { cloneNode, emptyNode, encodeNode, type Node, type Ptr } from './node.js'
 import type { NodeSource } from './nodestore.js'
@@ -32,10 +37,18 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
   readonly #dirty = new Map<string, Node>()
   readonly #dead = new Map<string, Node>()
   readonly #blocks = new Map<string, { p: BlockPtr; data: Buffer | null }>()
+  /** Nodes of this generation dropped here that the edit below may still hold. */
+  readonly #released = new Set<string>()
+  /** The edit this one stacks on (undefined: the database). */
+  readonly #under: Edit | undefined
+  readonly #format: Format
   #touched = false
+  #blockBytes = 0
 
-  constructor(src: NodeSource, gen: number, rec: TreeRecord, format: Format) {
+  constructor(src: NodeSource, gen: number, rec: TreeRecord, format: Format, under?: Edit) {
     this.#src = src
+    this.#under = under
+    this.#format = format
     this.gen = gen
     this.#rec = { ...rec, root: { ...rec.root } }
     this.root = this.#rec.root
@@ -55,10 +68,48 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
     return this.#touched
   }
 
+  /** Roughly what the batch would carry now: block bytes and changed nodes at their size limit. */
+  get load(): number {
+    return this.#blockBytes + (this.#dirty.size + this.#dead.size) * this.maxBytes
+  }
+
+  /** An edit on top of this one: it sees this edit's changes, and changes nothing here until absorbed. */
+  child(): Edit {
+    return new Edit(this.#src, this.gen, { ...this.#rec, root: this.root }, this.#format, this)
+  }
+
+  /**
+   * Takes a child's changes in (the child is done with). With `copy`, block
+   * bytes are copied: they may be the caller's buffer, which it may reuse
+   * once the operation returned, and this edit lands later.
+   */
+  absorb(c: Edit, copy: boolean): void {
+    if (c.#under !== this) throw new FailedPreconditionError('row: an edit absorbs only its own child')
+    if (!c.#touched) return
+    this.#touched = true
+    for (const id of c.#released) {
+      this.#dirty.delete(id)
+      this.#released.add(id)
+    }
+    for (const [id, n] of c.#dead) this.#dead.set(id, n)
+    for (const [id, n] of c.#dirty) this.#dirty.set(id, n)
+    for (const [id, b] of c.#blocks) {
+      this.#blocks.set(id, copy && b.data !== null ? { p: b.p, data: Buffer.from(b.data) } : b)
+    }
+    this.#blockBytes += c.#blockBytes
+    Object.assign(this.#rec, c.#rec, { root: { ...c.#rec.root } })
+    this.root = c.root
+  }
+
+  /** Copies every block's bytes (a first operation's edit, kept as the pending one). */
+  ownBlocks(): void {
+    for (const b of this.#blocks.values()) if (b.data !== null) b.data = Buffer.from(b.data)
+  }
+
   // ---- NodeWriter ----
 
   node(p: Ptr): Node {
-    return this.#dirty.get(idOf(p.g, p.s)) ?? this.#src.node(p)
+    return this.#dirty.get(idOf(p.g, p.s)) ?? (this.#under ?? this.#src).node(p)
   }
 
   writable(n: Node): Node {
@@ -81,6 +132,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
     if (n.g !== this.gen) return
     const id = idOf(n.g, n.s)
     this.#dirty.delete(id)
+    if (this.#under !== undefined) this.#released.add(id)
     if (n.stored > 0) this.#dead.set(id, n)
   }
 
@@ -115,7 +167,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
 
   block(p: BlockPtr): Buffer {
     const pending = this.#blocks.get(idOf(p.g, p.s))
-    if (pending === undefined) return this.#src.block(p)
+    if (pending === undefined) return (this.#under ?? this.#src).block(p)
     if (pending.data === null) throw new DataLossError(`row: block ${p.g}:${p.s} was freed in this edit`)
     return pending.data
   }
@@ -125,6 +177,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
     const p = { g: this.gen, s: this.#rec.seq++, len: data.length }
     this.#blocks.set(idOf(p.g, p.s), { p, data })
     this.#rec.bytes += data.length
+    this.#blockBytes += data.length
     return p
   }
 
@@ -134,6 +187,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
     const q = { g: p.g, s: p.s, len: data.length }
     this.#blocks.set(idOf(p.g, p.s), { p: q, data })
     this.#rec.bytes += data.length - p.len
+    this.#blockBytes += data.length
     return q
   }
 
@@ -157,6 +211,7 @@ export class Edit implements ItemEdit, NodeWriter, NodeReader {
    * encoded sizes, known only now.
    */
   batch(): { ops: BatchOp[]; record: TreeRecord; landed: () => void } {
+    if (this.#under !== undefined) throw new FailedPreconditionError('row: a child edit lands through the edit it stacks on')
     const ops: BatchOp[] = []
     const rec = this.#rec
     const written: Array<[Node, number]> = []

@@ -166,14 +166,17 @@ export function writeData(
   const step = stepBytes(snap.format.blockSize)
   let start = -1
   let cur = 0
-  return snap.writeWhile((e: Edit) => {
-    const inode = handleInode(e, ino, 'write', path)
-    if (inode.type !== 'file') throw posixError('EINVAL', 'write', path)
-    if (start < 0) cur = start = at.append ? inode.size : at.pos
-    const end = start + src.length
-    const next = Math.min(end, (Math.floor(cur / step) + 1) * step)
-    writeAt(e, { ino, inode }, { data: src.subarray(cur - start, next - start), pos: cur, now: Date.now() })
-    cur = next
-    return cur < end
-  })
+  return snap.writeWhile(
+    (e: Edit) => {
+      const inode = handleInode(e, ino, 'write', path)
+      if (inode.type !== 'file') throw posixError('EINVAL', 'write', path)
+      if (start < 0) cur = start = at.append ? inode.size : at.pos
+      const end = start + src.length
+      const next = Math.min(end, (Math.floor(cur / step) + 1) * step)
+      writeAt(e, { ino, inode }, { data: src.subarray(cur - start, next - start), pos: cur, now: Date.now() })
+      cur = next
+      return cur < end
+    },
+    { large: src.length >= 16 * snap.format.blockSize },
+  )
 }

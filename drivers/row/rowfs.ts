@@ -2,7 +2,8 @@
  * SnapshotFs over a snapshot's tree, with DirFs's behaviour: the same
  * argument checks (fs/path.ts), the same POSIX codes in the same order,
  * modes applied exactly (no umask), lchown semantics, readdir sorted. Each
- * operation is one batch; a large write is a few, one slice of blocks each.
+ * operation is all or nothing; operations are gathered into one batch (see
+ * snap.ts), and a large write is a few steps, one slice of blocks each.
  */
 import { posixError, type PosixError } from '../../core/errors.js'
 import { CheckedFs, type NodeType } from '../../fs/checked.js'

@@ -2,7 +2,7 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, utimes, writeFile,
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { copyTree, dataRuns } from '../../fs/copytree.js'
+import { copyTree, copyTreeByCp, dataRuns } from '../../fs/copytree.js'
 import { diskUsage } from '../../fs/diskusage.js'
 import { mknodAt } from '../../fs/mknod.js'
 import { requireRoot } from '../helpers/index.js'
@@ -19,19 +19,22 @@ beforeEach(async () => {
 })
 afterEach(() => rm(base, { recursive: true, force: true }))
 
-describe('copyTree()', () => {
+describe.each([
+  ['copyTree', copyTree],
+  ['copyTreeByCp', copyTreeByCp],
+])('%s()', (_name, copy) => {
   it('keeps holes as holes', async () => {
     const fh = await open(join(src, 'sparse'), 'w')
     await fh.write(Buffer.from('head'), 0, 4, 0)
     await fh.write(Buffer.from('tail'), 0, 4, 64 << 20)
     await fh.close()
-    await copyTree(src, dst)
+    await copy(src, dst)
     const st = await stat(join(dst, 'sparse'))
     expect(st.size).toBe((64 << 20) + 4)
     expect(st.blocks * 512).toBeLessThan(1 << 20)
-    const copy = await readFile(join(dst, 'sparse'))
-    expect(copy.subarray(0, 4).toString()).toBe('head')
-    expect(copy.subarray(64 << 20).toString()).toBe('tail')
+    const bytes = await readFile(join(dst, 'sparse'))
+    expect(bytes.subarray(0, 4).toString()).toBe('head')
+    expect(bytes.subarray(64 << 20).toString()).toBe('tail')
   })
 
   it('keeps hard links, symlinks verbatim, FIFOs, modes and times (directories after their children)', async () => {
@@ -45,7 +48,7 @@ describe('copyTree()', () => {
     await chmod(join(src, 'd'), 0o1770)
     await utimes(join(src, 'd/e'), 1_000_000, 1_000_000)
     await utimes(join(src, 'd'), 2_000_000, 2_000_000)
-    await copyTree(src, dst)
+    await copy(src, dst)
     const f = await stat(join(dst, 'd/e/f'))
     expect(f.ino).toBe((await stat(join(dst, 'hard'))).ino)
     expect(f.nlink).toBe(2)
@@ -66,11 +69,16 @@ describe('copyTree()', () => {
     await chmod(join(src, 'owned'), 0o6755)
     await symlink('owned', join(src, 'link'))
     await import('node:fs/promises').then((m) => m.lchown(join(src, 'link'), 42, 43))
-    await copyTree(src, dst)
+    await copy(src, dst)
     const st = await stat(join(dst, 'owned'))
     expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([1234, 5678, 0o6755])
     const l = await lstat(join(dst, 'link'))
     expect([l.uid, l.gid]).toEqual([42, 43])
+  })
+
+  it('fails on a tree that cannot be read and leaves no copy', async () => {
+    await expect(copy(join(base, 'missing'), dst)).rejects.toThrow()
+    await expect(lstat(dst)).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })
 
