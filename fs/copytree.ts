@@ -14,9 +14,9 @@ import * as fs from 'node:fs'
 import { copyFile, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { mknodAt } from './mknod.js'
+import { Yielder } from './yielder.js'
 
 const BIG_FILE = 1 << 20
-const SLICE_MS = 8
 const CHUNK = 1 << 20
 const ZERO = Buffer.alloc(CHUNK)
 const isRoot = process.getuid?.() === 0
@@ -28,14 +28,8 @@ export interface CopyOptions {
 
 interface State {
   links: Map<string, string>
-  deadline: number
+  yielder: Yielder
   filter?: CopyOptions['filter']
-}
-
-async function maybeYield(state: State): Promise<void> {
-  if (Date.now() < state.deadline) return
-  await new Promise<void>((resolve) => setImmediate(resolve))
-  state.deadline = Date.now() + SLICE_MS
 }
 
 /**
@@ -59,12 +53,12 @@ export async function copyTreeByCp(src: string, dst: string): Promise<void> {
 /** Copies `src` (a directory) to `dst`, which must not exist yet. */
 export async function copyTree(src: string, dst: string, opts: CopyOptions = {}): Promise<void> {
   const st = fs.lstatSync(src)
-  const state: State = { links: new Map(), deadline: Date.now() + SLICE_MS, filter: opts.filter }
+  const state: State = { links: new Map(), yielder: new Yielder(), filter: opts.filter }
   await copyEntry(src, dst, '', st, state)
 }
 
 async function copyEntry(src: string, dst: string, rel: string, st: fs.Stats, state: State): Promise<void> {
-  await maybeYield(state)
+  await state.yielder.maybeYield()
   if (st.isDirectory()) return copyDir(src, dst, rel, st, state)
   if (st.nlink > 1) {
     const id = `${st.dev}:${st.ino}`

@@ -5,13 +5,12 @@
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import type { Usage } from '../core/snapshotter.js'
-
-const SLICE_MS = 8
+import { Yielder } from './yielder.js'
 
 export async function diskUsage(dir: string): Promise<Usage> {
   const seen = new Set<string>()
   const usage: Usage = { size: 0, inodes: 0 }
-  let deadline = Date.now() + SLICE_MS
+  const yielder = new Yielder()
   const stack = [dir]
   while (stack.length > 0) {
     const path = stack.pop()!
@@ -37,10 +36,7 @@ export async function diskUsage(dir: string): Promise<Usage> {
         if ((err as { code?: string }).code !== 'ENOENT') throw err
       }
     }
-    if (Date.now() >= deadline) {
-      await new Promise<void>((r) => setImmediate(r))
-      deadline = Date.now() + SLICE_MS
-    }
+    await yielder.maybeYield()
   }
   return usage
 }
