@@ -104,7 +104,8 @@ export async function importImage(sn: Snapshotter, path: string, opts: ImportOpt
   }
 }
 
-async function isCommitted(sn: Snapshotter, name: string): Promise<boolean> {
+/** True when `name` is a committed snapshot (a layer already stored). */
+export async function isCommitted(sn: Snapshotter, name: string): Promise<boolean> {
   try {
     return (await sn.stat(name)).kind === 'committed'
   } catch (err) {
