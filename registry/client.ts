@@ -40,6 +40,8 @@ export interface RegistryRequest {
   scope: string
   where: Where
   signal?: AbortSignal
+  /** Re-send on a connection error, 429 or 5xx (default: when the body is a Buffer or absent). */
+  retry?: boolean
 }
 
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504])
@@ -108,7 +110,7 @@ export class RegistryClient {
    */
   async request(req: RegistryRequest): Promise<Response> {
     const url = await this.url(req.url, req.where)
-    const retryable = req.body === undefined || Buffer.isBuffer(req.body)
+    const retryable = req.retry ?? (req.body === undefined || Buffer.isBuffer(req.body))
     let answered = false
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { ...req.headers }

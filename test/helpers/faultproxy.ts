@@ -14,6 +14,8 @@ export type Fault =
   | { truncateAfter: number }
   | { body: Buffer; contentType?: string }
   | { redirect: true }
+  /** Forwards this many bytes of the request body, then drops both connections (an upload cut off). */
+  | { dropRequestAfter: number }
 
 /** Returns the fault for this request, or undefined to pass it through. */
 export type Rule = (req: IncomingMessage) => Fault | undefined
@@ -36,6 +38,12 @@ export function times(n: number, match: (req: IncomingMessage) => boolean, fault
     left--
     return fault
   }
+}
+
+/** A rule that fires once, on the `n`-th request (1-based) `match` accepts. */
+export function nth(n: number, match: (req: IncomingMessage) => boolean, fault: Fault): Rule {
+  let seen = 0
+  return (req) => (match(req) && ++seen === n ? fault : undefined)
 }
 
 export const isBlobGet = (req: IncomingMessage): boolean => req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '')
@@ -72,6 +80,21 @@ function handle(proxy: FaultProxy, target: string, req: IncomingMessage, res: Se
   const upstream = request(`http://${target}${path}`, { method: req.method, headers: req.headers }, (up) => respond(up, res, fault))
   upstream.on('error', () => res.destroy())
   if (req.method === 'PATCH' || req.method === 'PUT') req.on('data', (c: Buffer) => { if (/\/blobs\/uploads\//.test(path)) proxy.uploadedBytes += c.length })
+  if (fault && 'dropRequestAfter' in fault) {
+    let left = fault.dropRequestAfter
+    req.on('data', (c: Buffer) => {
+      if (left <= 0) return
+      upstream.write(c.subarray(0, left))
+      left -= c.length
+      if (left <= 0) {
+        setTimeout(() => {
+          upstream.destroy()
+          res.destroy()
+        }, 50)
+      }
+    })
+    return
+  }
   req.pipe(upstream)
 }
 
