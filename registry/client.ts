@@ -51,7 +51,7 @@ export class RegistryClient {
   readonly registry: string
   readonly #opts: ClientOptions
   readonly #auth: AuthState
-  #base?: Promise<string>
+  #base: Promise<string> | undefined
 
   constructor(registry: string, opts: ClientOptions = {}) {
     this.registry = registry
@@ -74,7 +74,9 @@ export class RegistryClient {
   /** The scheme and host, found once: https unless plain HTTP is asked for or allowed and https fails. */
   base(where: Where): Promise<string> {
     this.#base ??= this.#probe(where)
-    this.#base.catch(() => { this.#base = undefined })
+    this.#base.catch(() => {
+      this.#base = undefined
+    })
     return this.#base
   }
 
@@ -93,7 +95,9 @@ export class RegistryClient {
         await res.body?.cancel()
         return `http://${host}`
       } catch (err) {
-        throw new RegistryError('ERR_UNAVAILABLE', { ...where, step: 'ping' }, `cannot reach ${this.registry} over https or http`, { cause: err })
+        throw new RegistryError('ERR_UNAVAILABLE', { ...where, step: 'ping' }, `cannot reach ${this.registry} over https or http`, {
+          cause: err,
+        })
       }
     }
   }
@@ -119,7 +123,9 @@ export class RegistryClient {
       let res: Response
       try {
         res = await fetch(url, {
-          method: req.method ?? 'GET', headers, redirect: 'follow',
+          method: req.method ?? 'GET',
+          headers,
+          redirect: 'follow',
           ...(req.body === undefined ? {} : { body: req.body, duplex: 'half' }),
           ...(req.signal ? { signal: req.signal } : {}),
         } as RequestInit)
@@ -135,7 +141,8 @@ export class RegistryClient {
         await res.body?.cancel()
         answered = true
         const challenge = parseChallenge(res.headers.get('www-authenticate') ?? '')
-        const fetchToken = (u: string, init: RequestInit): Promise<Response> => fetch(u, { ...init, ...(req.signal ? { signal: req.signal } : {}) })
+        const fetchToken = (u: string, init: RequestInit): Promise<Response> =>
+          fetch(u, { ...init, ...(req.signal ? { signal: req.signal } : {}) })
         if (await this.#auth.answer(challenge, req.scope, fetchToken).catch(() => false)) {
           attempt--
           continue
@@ -163,8 +170,13 @@ export class RegistryClient {
 }
 
 function unauthorized(where: Where, hadCredentials: boolean): RegistryError {
-  return new RegistryError('ERR_FAILED_PRECONDITION', { ...where, status: 401 },
-    hadCredentials ? 'unauthorized: the registry refused the credentials' : 'unauthorized: the registry wants credentials (--user or docker login)')
+  return new RegistryError(
+    'ERR_FAILED_PRECONDITION',
+    { ...where, status: 401 },
+    hadCredentials
+      ? 'unauthorized: the registry refused the credentials'
+      : 'unauthorized: the registry wants credentials (--user or docker login)',
+  )
 }
 
 /** The registry's error codes (`MANIFEST_UNKNOWN`), never its free text (it may echo a request). */

@@ -34,7 +34,10 @@ function keysFor(registry: string): string[] {
 }
 
 /** The credentials docker's config holds for `registry`, if any. */
-export async function dockerConfigCredentials(registry: string, configDir = process.env.DOCKER_CONFIG ?? join(homedir(), '.docker')): Promise<Credentials | undefined> {
+export async function dockerConfigCredentials(
+  registry: string,
+  configDir = process.env.DOCKER_CONFIG ?? join(homedir(), '.docker'),
+): Promise<Credentials | undefined> {
   let config: DockerConfig
   try {
     config = JSON.parse(await readFile(join(configDir, 'config.json'), 'utf8')) as DockerConfig

@@ -14,7 +14,12 @@ export class RegistryError extends SnapshotterError {
   readonly step: RegistryStep
   readonly status?: number
 
-  constructor(code: ErrorCode, where: { ref: string; step: RegistryStep; status?: number }, message: string, opts: { cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    where: { ref: string; step: RegistryStep; status?: number },
+    message: string,
+    opts: { cause?: unknown } = {},
+  ) {
     super(code, `${where.ref}: ${where.step}: ${message}`, opts)
     this.ref = where.ref
     this.step = where.step

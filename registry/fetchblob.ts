@@ -6,8 +6,8 @@
  */
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { sha256Digest } from '../core/digest.js'
-import { InvalidLayerError } from '../core/layererror.js'
+import { sha256Digest } from '../layers/digest.js'
+import { InvalidLayerError } from '../layers/errors.js'
 import type { RegistryClient, Where } from './client.js'
 import { RegistryError } from './errors.js'
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from './manifest.js'
@@ -57,14 +57,18 @@ export interface FetchedManifest {
 export async function fetchManifest(repo: Repo, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
   const where: Where = { ref: repo.ref, step: 'manifest' }
   const res = await repo.client.request({
-    url: `/v2/${repo.repository}/manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT },
-    scope: pullScope(repo.repository), where, ...(signal ? { signal } : {}),
+    url: `/v2/${repo.repository}/manifests/${reference}`,
+    headers: { accept: MANIFEST_ACCEPT },
+    scope: pullScope(repo.repository),
+    where,
+    ...(signal ? { signal } : {}),
   })
   if (res.status !== 200) return repo.client.fail(res, where, `no manifest ${reference}`)
   const bytes = await readCapped(res, MAX_MANIFEST_BYTES, where, 'the manifest')
   const digest = sha256Digest(bytes)
   const stated = reference.startsWith('sha256:') ? reference : res.headers.get('docker-content-digest')
-  if (stated?.startsWith('sha256:') && stated !== digest) throw problem('digest-mismatch', where, `the manifest's digest is ${digest}, not ${stated}`)
+  if (stated?.startsWith('sha256:') && stated !== digest)
+    throw problem('digest-mismatch', where, `the manifest's digest is ${digest}, not ${stated}`)
   return { bytes, contentType: res.headers.get('content-type') ?? '', digest }
 }
 
@@ -106,7 +110,10 @@ async function* blobChunks(repo: Repo, desc: { digest: string; size: number }, o
     const before = got
     const headers: Record<string, string> = got > 0 ? { range: `bytes=${got}-` } : {}
     const res = await repo.client.request({
-      url: `/v2/${repo.repository}/blobs/${desc.digest}`, headers, scope: pullScope(repo.repository), where,
+      url: `/v2/${repo.repository}/blobs/${desc.digest}`,
+      headers,
+      scope: pullScope(repo.repository),
+      where,
       ...(opts.signal ? { signal: opts.signal } : {}),
     })
     if (got > 0 && res.status === 416) {
@@ -138,7 +145,10 @@ async function* blobChunks(repo: Repo, desc: { digest: string; size: number }, o
     if (got === desc.size) break
     fruitless = got > before ? 0 : fruitless + 1
     if (fruitless > repo.client.retries) {
-      if (broken !== undefined) throw new RegistryError('ERR_UNAVAILABLE', where, `blob ${desc.digest} broke off at ${got} of ${desc.size} bytes`, { cause: broken })
+      if (broken !== undefined)
+        throw new RegistryError('ERR_UNAVAILABLE', where, `blob ${desc.digest} broke off at ${got} of ${desc.size} bytes`, {
+          cause: broken,
+        })
       throw problem('corrupt', where, `blob ${desc.digest} is truncated: ${got} of ${desc.size} bytes`)
     }
     if (got === before) await repo.client.backoff(fruitless, undefined, opts.signal)

@@ -4,9 +4,9 @@
  * which configs and layers strata can turn into snapshots. Anything else (a
  * Helm chart, zstd layers, schema 1) is refused before a blob is fetched.
  */
-import { isDigest } from '../core/digest.js'
-import { InvalidLayerError } from '../core/layererror.js'
-import { checkLayerType } from '../core/imagesource.js'
+import { isDigest } from '../layers/digest.js'
+import { InvalidLayerError } from '../layers/errors.js'
+import { checkLayerType } from '../image/source.js'
 
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
@@ -56,7 +56,11 @@ export function parseManifest(bytes: Buffer, contentType: string): Manifest {
     throw new InvalidLayerError('bad-image', 'the manifest is not valid JSON', { cause: err })
   }
   const mediaType = typeof body?.mediaType === 'string' ? body.mediaType : contentType.split(';')[0].trim()
-  if (body?.schemaVersion !== 2) throw new InvalidLayerError('unsupported', `manifest schema version ${JSON.stringify(body?.schemaVersion)} is not 2 (schema 1 is not read)`)
+  if (body?.schemaVersion !== 2)
+    throw new InvalidLayerError(
+      'unsupported',
+      `manifest schema version ${JSON.stringify(body?.schemaVersion)} is not 2 (schema 1 is not read)`,
+    )
   if (mediaType === OCI_INDEX || mediaType === DOCKER_LIST || (Array.isArray(body.manifests) && mediaType === '')) {
     if (!Array.isArray(body.manifests)) throw new InvalidLayerError('bad-image', 'the index has no manifests')
     return { kind: 'index', mediaType, manifests: body.manifests.map((d, i) => checkDescriptor(d, `index manifests[${i}]`)) }
@@ -75,10 +79,16 @@ export function parseManifest(bytes: Buffer, contentType: string): Manifest {
 
 /** The index entry for `want`; a variant is matched when asked for, else the first of the architecture. */
 export function pickPlatform(manifests: Descriptor[], want: Platform): Descriptor {
-  const fits = manifests.filter((d) => d.platform?.os === want.os && d.platform?.architecture === want.architecture &&
-    (want.variant === undefined || d.platform?.variant === want.variant))
+  const fits = manifests.filter(
+    (d) =>
+      d.platform?.os === want.os &&
+      d.platform?.architecture === want.architecture &&
+      (want.variant === undefined || d.platform?.variant === want.variant),
+  )
   if (fits.length === 0) {
-    const have = manifests.map((d) => [d.platform?.os, d.platform?.architecture, d.platform?.variant].filter(Boolean).join('/')).filter(Boolean)
+    const have = manifests
+      .map((d) => [d.platform?.os, d.platform?.architecture, d.platform?.variant].filter(Boolean).join('/'))
+      .filter(Boolean)
     const wanted = [want.os, want.architecture, want.variant].filter(Boolean).join('/')
     throw new InvalidLayerError('unsupported', `the index has no image for ${wanted} (it has ${have.join(', ') || 'no platforms'})`)
   }
@@ -88,7 +98,8 @@ export function pickPlatform(manifests: Descriptor[], want: Platform): Descripto
 /** `os/arch[/variant]` as --platform takes it. */
 export function parsePlatform(text: string): Platform {
   const [os, architecture, variant, extra] = text.split('/')
-  if (!os || !architecture || extra !== undefined) throw new InvalidLayerError('bad-image', `platform ${JSON.stringify(text)} is not os/arch[/variant]`)
+  if (!os || !architecture || extra !== undefined)
+    throw new InvalidLayerError('bad-image', `platform ${JSON.stringify(text)} is not os/arch[/variant]`)
   return variant ? { os, architecture, variant } : { os, architecture }
 }
 
@@ -101,11 +112,14 @@ export function checkConfigType(d: Descriptor): void {
 
 /** A layer strata can unpack from a registry: plain or gzip tar (zstd needs a zlib Node 20 lacks). */
 export function checkPullableLayer(d: Descriptor, i: number): void {
-  if (d.mediaType.endsWith('+zstd')) throw new InvalidLayerError('unsupported', `layer ${i} is zstd-compressed (${d.mediaType}); strata reads plain and gzip layers`)
+  if (d.mediaType.endsWith('+zstd'))
+    throw new InvalidLayerError('unsupported', `layer ${i} is zstd-compressed (${d.mediaType}); strata reads plain and gzip layers`)
   try {
     checkLayerType(d.mediaType)
   } catch (err) {
-    throw new InvalidLayerError('unsupported', `layer ${i} has media type ${JSON.stringify(d.mediaType)}, not a layer strata unpacks`, { cause: err })
+    throw new InvalidLayerError('unsupported', `layer ${i} has media type ${JSON.stringify(d.mediaType)}, not a layer strata unpacks`, {
+      cause: err,
+    })
   }
 }
 
@@ -113,6 +127,7 @@ export function checkPullableLayer(d: Descriptor, i: number): void {
 export function ociLayerType(mediaType: string): string {
   if (mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip') return OCI_LAYER_GZIP
   if (mediaType === 'application/vnd.docker.image.rootfs.diff.tar') return 'application/vnd.oci.image.layer.v1.tar'
-  if (mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip') return 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip'
+  if (mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip')
+    return 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip'
   return mediaType
 }

@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { chainIds } from '../core/digest.js'
-import { isCommitted, unpackLayer, type ImportResult } from '../core/imageimport.js'
-import { imagesOf, type ImageRecord, type LayerBlobRecord } from '../core/images.js'
-import type { ApplyOptions } from '../core/layerapply.js'
+import { chainIds } from '../layers/digest.js'
+import { isCommitted, unpackLayer, type ImportResult } from '../image/import.js'
+import { imagesOf, type ImageRecord, type LayerBlobRecord } from '../image/store.js'
+import type { ApplyOptions } from '../layers/apply.js'
 import type { Snapshotter } from '../core/snapshotter.js'
 import { type ClientOptions, RegistryClient } from './client.js'
 import type { Platform } from './manifest.js'
@@ -63,7 +63,8 @@ export async function pullImage(sn: Snapshotter, reference: string | Reference, 
   const ref = typeof reference === 'string' ? parseReference(reference) : reference
   const client = opts.client ?? new RegistryClient(ref.registry, opts)
   const source = await openRegistryImage(client, ref, {
-    ...(opts.platform ? { platform: opts.platform } : {}), ...(opts.maxLayers === undefined ? {} : { maxLayers: opts.maxLayers }),
+    ...(opts.platform ? { platform: opts.platform } : {}),
+    ...(opts.maxLayers === undefined ? {} : { maxLayers: opts.maxLayers }),
   })
   const ids = chainIds(source.config.rootfs.diff_ids)
   let stored = ids.length
@@ -79,7 +80,9 @@ export async function pullImage(sn: Snapshotter, reference: string | Reference, 
       const blob = await downloads.take(i)
       progress(opts, source, i, 'applying', layer.size)
       const applied = await unpackLayer(sn, blob, {
-        ...applyOptions(opts), name: ids[i], ...(i > 0 ? { parent: ids[i - 1] } : {}),
+        ...applyOptions(opts),
+        name: ids[i],
+        ...(i > 0 ? { parent: ids[i - 1] } : {}),
         expect: { diffId: layer.diffId, size: layer.size },
       })
       downloads.applied(i)
@@ -89,8 +92,14 @@ export async function pullImage(sn: Snapshotter, reference: string | Reference, 
     const rec = record(source, ref, ids, opts.tag)
     await imagesOf(sn).put(rec)
     return {
-      reference: formatReference(ref), name: rec.name, chainIds: ids, config: source.config, configDigest: source.configDigest,
-      manifestDigest: source.manifestDigest, reused: ids.length - made.length, fetchedBytes: downloads.fetchedBytes,
+      reference: formatReference(ref),
+      name: rec.name,
+      chainIds: ids,
+      config: source.config,
+      configDigest: source.configDigest,
+      manifestDigest: source.manifestDigest,
+      reused: ids.length - made.length,
+      fetchedBytes: downloads.fetchedBytes,
     }
   } catch (err) {
     await downloads.abort()
@@ -104,11 +113,20 @@ export async function pullImage(sn: Snapshotter, reference: string | Reference, 
 
 function applyOptions(opts: PullOptions): ApplyOptions {
   const { maxBytes, maxRatio, ratioAfterBytes, maxHeaderBytes, devices } = opts
-  return Object.fromEntries(Object.entries({ maxBytes, maxRatio, ratioAfterBytes, maxHeaderBytes, devices }).filter(([, v]) => v !== undefined))
+  return Object.fromEntries(
+    Object.entries({ maxBytes, maxRatio, ratioAfterBytes, maxHeaderBytes, devices }).filter(([, v]) => v !== undefined),
+  )
 }
 
 function progress(opts: PullOptions, source: RegistryImage, layer: number, phase: PullProgress['phase'], bytes: number): void {
-  opts.onProgress?.({ layer, layers: source.layers.length, digest: source.layers[layer].digest, phase, bytes, total: source.layers[layer].size })
+  opts.onProgress?.({
+    layer,
+    layers: source.layers.length,
+    digest: source.layers[layer].digest,
+    phase,
+    bytes,
+    total: source.layers[layer].size,
+  })
 }
 
 /** The image record: the config, and the registry's bytes so a push can send them back unchanged. */
@@ -117,8 +135,13 @@ function record(source: RegistryImage, ref: Reference, ids: string[], tag?: stri
   const blobs: Record<string, LayerBlobRecord> = {}
   for (const l of source.layers) blobs[l.diffId] = { digest: l.digest, size: l.size, mediaType: l.mediaType, sources: [from] }
   const rec: ImageRecord = {
-    name: tag ?? formatReference(ref), manifestDigest: source.manifestDigest, configDigest: source.configDigest,
-    config: source.config, diffIds: source.config.rootfs.diff_ids, created: Date.now(), blobs,
+    name: tag ?? formatReference(ref),
+    manifestDigest: source.manifestDigest,
+    configDigest: source.configDigest,
+    config: source.config,
+    diffIds: source.config.rootfs.diff_ids,
+    created: Date.now(),
+    blobs,
     distribution: { manifest: source.manifest, config: source.configJson, sources: [from] },
   }
   if (ids.length > 0) rec.chainId = ids.at(-1)
@@ -165,7 +188,7 @@ class Downloads {
   /** The blob of layer `i`, whose turn has come: its spooled file, or a direct stream. */
   async take(i: number): Promise<Readable> {
     const spooled = this.#spooled.get(i)
-    if (spooled) return createReadStream(await spooled)
+    if (spooled !== undefined) return createReadStream(await spooled)
     const queued = this.#queue.indexOf(i)
     if (queued >= 0) this.#queue.splice(queued, 1)
     return this.#fetch(this.#source.layers[i], i)
@@ -174,9 +197,14 @@ class Downloads {
   /** Layer `i` is in the store: its spool file goes. */
   applied(i: number): void {
     const spooled = this.#spooled.get(i)
-    if (!spooled) return
+    if (spooled === undefined) return
     this.#spooled.delete(i)
-    spooled.then((path) => rm(path, { force: true }), () => {}).catch(() => {})
+    spooled
+      .then(
+        (path) => rm(path, { force: true }),
+        () => {},
+      )
+      .catch(() => {})
   }
 
   async abort(): Promise<void> {
@@ -207,13 +235,15 @@ class Downloads {
       this.#spooling++
       const path = join(this.#dir, `layer-${i}`)
       const job = pipeline(this.#fetch(this.#source.layers[i], i), createWriteStream(path, { mode: 0o600 })).then(() => path)
-      job.catch((err: unknown) => {
-        if (!this.#abort.signal.aborted) this.firstError ??= err
-        this.#abort.abort()
-      }).finally(() => {
-        this.#spooling--
-        this.#pump()
-      })
+      job
+        .catch((err: unknown) => {
+          if (!this.#abort.signal.aborted) this.firstError ??= err
+          this.#abort.abort()
+        })
+        .finally(() => {
+          this.#spooling--
+          this.#pump()
+        })
       this.#spooled.set(i, job)
     }
   }

@@ -12,10 +12,10 @@
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
-import { chainIds, DigestMeter, sha256Digest } from '../core/digest.js'
+import { chainIds, DigestMeter, sha256Digest } from '../layers/digest.js'
 import { FailedPreconditionError, NotFoundError } from '../core/errors.js'
-import { imagesOf, type DistributionRecord, type ImageRecord, type LayerBlobRecord } from '../core/images.js'
-import { exportDiff } from '../core/layerexport.js'
+import { imagesOf, type DistributionRecord, type ImageRecord, type LayerBlobRecord } from '../image/store.js'
+import { exportDiff } from '../layers/export.js'
 import type { Snapshotter } from '../core/snapshotter.js'
 import { type ClientOptions, RegistryClient } from './client.js'
 import { RegistryError } from './errors.js'
@@ -59,7 +59,12 @@ interface Sent {
   sent: number
 }
 
-export async function pushImage(sn: Snapshotter, image: string, reference: string | Reference, opts: PushOptions = {}): Promise<PushResult> {
+export async function pushImage(
+  sn: Snapshotter,
+  image: string,
+  reference: string | Reference,
+  opts: PushOptions = {},
+): Promise<PushResult> {
   const ref = typeof reference === 'string' ? parseReference(reference) : reference
   const rec = await imagesOf(sn).get(image)
   if (!rec) throw new NotFoundError(`image ${JSON.stringify(image)} does not exist (strata images lists them)`)
@@ -68,13 +73,18 @@ export async function pushImage(sn: Snapshotter, image: string, reference: strin
   const target: Target = { client: opts.client ?? new RegistryClient(ref.registry, opts), repository: ref.repository, ref: name }
   const ids = chainIds(rec.diffIds)
   const sent = await mapLimit(rec.diffIds, opts.jobs ?? 3, (_diffId, i) => pushLayer(sn, target, rec, ids[i], i, opts))
-  const built = manifestFor(rec, sent.map((s) => s.blob))
+  const built = manifestFor(
+    rec,
+    sent.map((s) => s.blob),
+  )
   const configDigest = sha256Digest(built.config)
   if (!(await hasBlob(target, configDigest))) await uploadBuffer(target, Buffer.from(built.config), configDigest)
   const digest = await putManifest(target, ref, built.manifest)
   await remember(sn, image, rec, sent, built, repositoryOf(ref))
   return {
-    reference: name, digest, unchanged: built.unchanged,
+    reference: name,
+    digest,
+    unchanged: built.unchanged,
     layers: sent.map((s) => ({ digest: s.blob.digest, size: s.blob.size, how: s.how })),
     uploadedBytes: sent.reduce((n, s) => n + s.sent, 0),
   }
@@ -107,7 +117,13 @@ async function pushLayer(sn: Snapshotter, t: Target, rec: ImageRecord, chainId: 
 }
 
 /** exportDiff → DiffID meter → gzip → upload, streamed. */
-async function uploadLayer(sn: Snapshotter, t: Target, chainId: string, opts: PushOptions, onBytes: (n: number) => void): Promise<{ blob: LayerBlobRecord; diffId: string; sent: number }> {
+async function uploadLayer(
+  sn: Snapshotter,
+  t: Target,
+  chainId: string,
+  opts: PushOptions,
+  onBytes: (n: number) => void,
+): Promise<{ blob: LayerBlobRecord; diffId: string; sent: number }> {
   let meter = new DigestMeter()
   let piping: Promise<void> = Promise.resolve()
   const open = (): Readable => {
@@ -156,8 +172,12 @@ async function putManifest(t: Target, ref: Reference, manifest: { mediaType: str
   const body = Buffer.from(manifest.json)
   const digest = sha256Digest(body)
   const res = await t.client.request({
-    method: 'PUT', url: `/v2/${t.repository}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`, body,
-    headers: { 'content-type': manifest.mediaType }, scope: pushScope(t.repository), where,
+    method: 'PUT',
+    url: `/v2/${t.repository}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`,
+    body,
+    headers: { 'content-type': manifest.mediaType },
+    scope: pushScope(t.repository),
+    where,
   })
   await res.body?.cancel()
   if (res.status !== 201 && res.status !== 200) await t.client.fail(res, where, 'the registry did not take the manifest')

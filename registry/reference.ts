@@ -5,7 +5,7 @@
  * `localhost`) names the registry: `127.0.0.1:5000/team/app@sha256:…`. A
  * digest wins over a tag when both are given, as in docker.
  */
-import { isDigest } from '../core/digest.js'
+import { isDigest } from '../layers/digest.js'
 import { InvalidArgumentError } from '../core/errors.js'
 
 export const DOCKER_HUB = 'docker.io'

@@ -5,8 +5,8 @@
  * back unchanged: the manifest and config bytes, and each layer's blob.
  */
 import type { Readable } from 'node:stream'
-import { checkConfig, hostPlatform, parseJson, type ImageSource, type LayerBlob } from '../core/imagesource.js'
-import { InvalidLayerError } from '../core/layererror.js'
+import { checkConfig, hostPlatform, parseJson, type ImageSource, type LayerBlob } from '../image/source.js'
+import { InvalidLayerError } from '../layers/errors.js'
 import type { RegistryClient } from './client.js'
 import { blobStream, fetchManifest, fetchSmallBlob, type FetchedManifest, type Repo } from './fetchblob.js'
 import { checkConfigType, checkPullableLayer, type Descriptor, parseManifest, pickPlatform, type Platform } from './manifest.js'
@@ -46,7 +46,12 @@ function where(e: unknown, ref: string, step: string): unknown {
   return e
 }
 
-async function resolveManifest(repo: Repo, ref: Reference, platform: Platform, signal?: AbortSignal): Promise<{ fetched: FetchedManifest; manifest: Extract<ReturnType<typeof parseManifest>, { kind: 'image' }> }> {
+async function resolveManifest(
+  repo: Repo,
+  ref: Reference,
+  platform: Platform,
+  signal?: AbortSignal,
+): Promise<{ fetched: FetchedManifest; manifest: Extract<ReturnType<typeof parseManifest>, { kind: 'image' }> }> {
   let fetched = await fetchManifest(repo, ref.digest ?? ref.tag ?? 'latest', signal)
   for (let depth = 0; ; depth++) {
     const manifest = parseManifest(fetched.bytes, fetched.contentType)
@@ -63,9 +68,10 @@ export async function openRegistryImage(client: RegistryClient, ref: Reference, 
   try {
     const { fetched, manifest } = await resolveManifest(repo, ref, opts.platform ?? hostPlatform(), opts.signal)
     const max = opts.maxLayers ?? DEFAULT_MAX_LAYERS
-    if (manifest.layers.length > max) throw new InvalidLayerError('too-large', `the image has ${manifest.layers.length} layers, over the limit of ${max}`)
+    if (manifest.layers.length > max)
+      throw new InvalidLayerError('too-large', `the image has ${manifest.layers.length} layers, over the limit of ${max}`)
     checkConfigType(manifest.config)
-    manifest.layers.forEach((d, i) => checkPullableLayer(d, i))
+    for (const [i, d] of manifest.layers.entries()) checkPullableLayer(d, i)
     step = 'config'
     const configBytes = await fetchSmallBlob(repo, manifest.config, { ref: name, step: 'config' }, MAX_CONFIG_BYTES)
     const config = checkConfig(parseJson(configBytes, 'config'), manifest.layers.length)
@@ -78,7 +84,14 @@ export async function openRegistryImage(client: RegistryClient, ref: Reference, 
       configJson: configBytes.toString('utf8'),
       layers: manifest.layers.map((d: Descriptor, i) => {
         const fetch = (o: { signal?: AbortSignal; onBytes?: (bytes: number) => void } = {}): Readable => blobStream(repo, d, o)
-        return { mediaType: d.mediaType, digest: d.digest, size: d.size, diffId: config.rootfs.diff_ids[i], fetch, open: async () => fetch() }
+        return {
+          mediaType: d.mediaType,
+          digest: d.digest,
+          size: d.size,
+          diffId: config.rootfs.diff_ids[i],
+          fetch,
+          open: async () => fetch(),
+        }
       }),
       close: async () => {},
     }

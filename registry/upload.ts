@@ -45,13 +45,18 @@ export async function hasBlob(t: Target, digest: string): Promise<boolean> {
 export async function mountBlob(t: Target, digest: string, from: string): Promise<boolean> {
   const where: Where = { ref: t.ref, step: 'mount' }
   const query = new URLSearchParams({ mount: digest, from })
-  const res = await t.client.request({
-    method: 'POST', url: `/v2/${t.repository}/blobs/uploads/?${query}`, headers: { 'content-length': '0' },
-    scope: `${pushScope(t.repository)} repository:${from}:pull`, where,
-  }).catch((err: unknown) => {
-    if (err instanceof RegistryError && err.status === 401) return undefined
-    throw err
-  })
+  const res = await t.client
+    .request({
+      method: 'POST',
+      url: `/v2/${t.repository}/blobs/uploads/?${query}`,
+      headers: { 'content-length': '0' },
+      scope: `${pushScope(t.repository)} repository:${from}:pull`,
+      where,
+    })
+    .catch((err: unknown) => {
+      if (err instanceof RegistryError && err.status === 401) return undefined
+      throw err
+    })
   if (!res) return false
   await res.body?.cancel()
   if (res.status === 201) return true
@@ -65,7 +70,9 @@ export async function mountBlob(t: Target, digest: string, from: string): Promis
 
 async function cancelUpload(t: Target, location: string): Promise<void> {
   const url = await absolute(t, location)
-  const res = await t.client.request({ method: 'DELETE', url, scope: pushScope(t.repository), where: { ref: t.ref, step: 'upload' } }).catch(() => undefined)
+  const res = await t.client
+    .request({ method: 'DELETE', url, scope: pushScope(t.repository), where: { ref: t.ref, step: 'upload' } })
+    .catch(() => undefined)
   await res?.body?.cancel()
 }
 
@@ -74,7 +81,13 @@ async function absolute(t: Target, location: string): Promise<string> {
 }
 
 async function startUpload(t: Target, where: Where): Promise<string> {
-  const res = await t.client.request({ method: 'POST', url: `/v2/${t.repository}/blobs/uploads/`, headers: { 'content-length': '0' }, scope: pushScope(t.repository), where })
+  const res = await t.client.request({
+    method: 'POST',
+    url: `/v2/${t.repository}/blobs/uploads/`,
+    headers: { 'content-length': '0' },
+    scope: pushScope(t.repository),
+    where,
+  })
   await res.body?.cancel()
   const location = res.headers.get('location')
   if (res.status !== 202 || !location) return t.client.fail(res, where, 'could not start an upload')
@@ -89,8 +102,12 @@ function withDigest(location: string, digest: string): string {
 
 async function finish(t: Target, location: string, digest: string, body: Buffer, where: Where): Promise<void> {
   const res = await t.client.request({
-    method: 'PUT', url: withDigest(location, digest), body,
-    headers: { 'content-type': OCTETS, 'content-length': String(body.length) }, scope: pushScope(t.repository), where,
+    method: 'PUT',
+    url: withDigest(location, digest),
+    body,
+    headers: { 'content-type': OCTETS, 'content-length': String(body.length) },
+    scope: pushScope(t.repository),
+    where,
   })
   await res.body?.cancel()
   if (res.status !== 201) await t.client.fail(res, where, `the registry did not take blob ${digest}`)
@@ -116,7 +133,7 @@ export interface StreamUploaded {
 }
 
 /** Fills up to `size` bytes from the stream; a shorter buffer means the stream ended. */
-async function readChunk(it: AsyncIterator<Buffer>, carry: { rest?: Buffer }, size: number): Promise<Buffer> {
+async function readChunk(it: AsyncIterator<Buffer>, carry: { rest: Buffer | undefined }, size: number): Promise<Buffer> {
   const parts: Buffer[] = []
   let length = 0
   while (length < size) {
@@ -154,12 +171,17 @@ export async function uploadStream(t: Target, open: () => Readable, opts: Stream
   }
 }
 
-async function uploadOnce(t: Target, stream: Readable, opts: StreamUploadOptions, tally: { sent: number }): Promise<Omit<StreamUploaded, 'sent'>> {
+async function uploadOnce(
+  t: Target,
+  stream: Readable,
+  opts: StreamUploadOptions,
+  tally: { sent: number },
+): Promise<Omit<StreamUploaded, 'sent'>> {
   const where: Where = { ref: t.ref, step: 'upload' }
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES
   const hash = createHash('sha256')
   const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>
-  const carry: { rest?: Buffer } = {}
+  const carry: { rest: Buffer | undefined } = { rest: undefined }
   let location = await startUpload(t, where)
   let offset = 0
   try {
@@ -196,7 +218,14 @@ async function uploadOnce(t: Target, stream: Readable, opts: StreamUploadOptions
  * the registry holds and sends the rest of the chunk from there, up to the
  * client's retries.
  */
-async function sendChunk(t: Target, location: string, chunk: Buffer, offset: number, where: Where, tally: { sent: number }): Promise<string> {
+async function sendChunk(
+  t: Target,
+  location: string,
+  chunk: Buffer,
+  offset: number,
+  where: Where,
+  tally: { sent: number },
+): Promise<string> {
   let from = 0
   for (let attempt = 0; ; attempt++) {
     const part = chunk.subarray(from)
@@ -205,8 +234,17 @@ async function sendChunk(t: Target, location: string, chunk: Buffer, offset: num
     try {
       tally.sent += part.length
       res = await t.client.request({
-        method: 'PATCH', url: location, body: part, retry: false, scope: pushScope(t.repository), where,
-        headers: { 'content-type': OCTETS, 'content-length': String(part.length), 'content-range': `${offset + from}-${offset + chunk.length - 1}` },
+        method: 'PATCH',
+        url: location,
+        body: part,
+        retry: false,
+        scope: pushScope(t.repository),
+        where,
+        headers: {
+          'content-type': OCTETS,
+          'content-length': String(part.length),
+          'content-range': `${offset + from}-${offset + chunk.length - 1}`,
+        },
       })
       await res.body?.cancel()
       if (res.status === 202) {
@@ -219,7 +257,9 @@ async function sendChunk(t: Target, location: string, chunk: Buffer, offset: num
       failure = err
     }
     if (attempt >= t.client.retries) {
-      throw failure ?? new RegistryError('ERR_UNAVAILABLE', { ...where, status: res?.status ?? 0 }, `upload failed at ${offset + from} bytes`)
+      throw (
+        failure ?? new RegistryError('ERR_UNAVAILABLE', { ...where, status: res?.status ?? 0 }, `upload failed at ${offset + from} bytes`)
+      )
     }
     await t.client.backoff(attempt + 1)
     const held = await uploadedBytes(t, location, where).catch((err: unknown) => {
@@ -240,7 +280,7 @@ async function sendChunk(t: Target, location: string, chunk: Buffer, offset: num
 async function uploadedBytes(t: Target, location: string, where: Where): Promise<number> {
   const res = await t.client.request({ url: location, scope: pushScope(t.repository), where })
   await res.body?.cancel()
-  if (res.status !== 204 && res.status !== 200) return t.client.fail(res, where, 'could not read the upload\'s progress')
+  if (res.status !== 204 && res.status !== 200) return t.client.fail(res, where, "could not read the upload's progress")
   const range = /^(?:bytes=)?0-(\d+)$/.exec(res.headers.get('range') ?? '')
   return range ? Number(range[1]) + 1 : 0
 }

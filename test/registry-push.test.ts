@@ -11,8 +11,8 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertSameTree } from '../conformance/compare.js'
-import { configWithLayer } from '../cli/runtime/commit.js'
-import { DirFs } from '../core/dirfs.js'
+import { configWithLayer } from '../runtime/commit.js'
+import { DirFs } from '../fs/dirfs.js'
 import { commitLayer, imagesOf, sha256Digest, type Snapshotter } from '../index.js'
 import { pullImage } from '../registry/pull.js'
 import { pushImage } from '../registry/push.js'
@@ -55,11 +55,16 @@ async function commitOnTop(sn: Snapshotter, from: string, tag: string): Promise<
   await fs.mkdir('/srv/new/deep', { recursive: true, mode: 0o750 })
   await fs.writeFile('/srv/new/deep/big', randomBytes(300_000))
   await fs.close()
-  const layer = await commitLayer(sn, 'ctr', { parent: base.chainId })
+  const layer = await commitLayer(sn, 'ctr', base.chainId === undefined ? {} : { parent: base.chainId })
   const config = configWithLayer(base.config, base.diffIds, layer.diffId, 'test')
   await imagesOf(sn).put({
-    name: tag, configDigest: sha256Digest(JSON.stringify(config)), config, diffIds: [...base.diffIds, layer.diffId],
-    chainId: layer.chainId, created: Date.now(), ...(base.blobs ? { blobs: base.blobs } : {}),
+    name: tag,
+    configDigest: sha256Digest(JSON.stringify(config)),
+    config,
+    diffIds: [...base.diffIds, layer.diffId],
+    chainId: layer.chainId,
+    created: Date.now(),
+    ...(base.blobs ? { blobs: base.blobs } : {}),
   })
   return layer.chainId
 }

@@ -53,17 +53,21 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const server: Server = createServer((req, res) => handle(proxy, target, req, res))
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
   proxy.host = `127.0.0.1:${(server.address() as { port: number }).port}`
-  proxy.stop = () => new Promise((r) => {
-    server.closeAllConnections()
-    server.close(() => r())
-  })
+  proxy.stop = () =>
+    new Promise((r) => {
+      server.closeAllConnections()
+      server.close(() => r())
+    })
   return proxy
 }
 
 function handle(proxy: FaultProxy, target: string, req: IncomingMessage, res: ServerResponse): void {
   proxy.log.push(`${req.method} ${req.url}${req.headers.range ? ` ${req.headers.range}` : ''}`)
   let fault: Fault | undefined
-  for (const rule of proxy.rules) if ((fault = rule(req))) break
+  for (const rule of proxy.rules) {
+    fault = rule(req)
+    if (fault) break
+  }
   if (fault && 'status' in fault) {
     req.resume()
     res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers })
@@ -79,7 +83,10 @@ function handle(proxy: FaultProxy, target: string, req: IncomingMessage, res: Se
   const path = (req.url ?? '/').replace(/^\/_redirect/, '')
   const upstream = request(`http://${target}${path}`, { method: req.method, headers: req.headers }, (up) => respond(up, res, fault))
   upstream.on('error', () => res.destroy())
-  if (req.method === 'PATCH' || req.method === 'PUT') req.on('data', (c: Buffer) => { if (/\/blobs\/uploads\//.test(path)) proxy.uploadedBytes += c.length })
+  if (req.method === 'PATCH' || req.method === 'PUT')
+    req.on('data', (c: Buffer) => {
+      if (/\/blobs\/uploads\//.test(path)) proxy.uploadedBytes += c.length
+    })
   if (fault && 'dropRequestAfter' in fault) {
     let left = fault.dropRequestAfter
     req.on('data', (c: Buffer) => {
@@ -101,14 +108,17 @@ function handle(proxy: FaultProxy, target: string, req: IncomingMessage, res: Se
 function respond(up: IncomingMessage, res: ServerResponse, fault: Fault | undefined): void {
   if (fault && 'body' in fault) {
     up.resume()
-    res.writeHead(up.statusCode ?? 200, { 'content-type': fault.contentType ?? up.headers['content-type'] ?? 'application/octet-stream', 'content-length': fault.body.length })
+    res.writeHead(up.statusCode ?? 200, {
+      'content-type': fault.contentType ?? up.headers['content-type'] ?? 'application/octet-stream',
+      'content-length': fault.body.length,
+    })
     res.end(fault.body)
     return
   }
   const headers = { ...up.headers }
   if (fault && 'truncateAfter' in fault) delete headers['content-length']
   res.writeHead(up.statusCode ?? 502, headers)
-  if (!fault) {
+  if (!fault || !('dropAfter' in fault || 'truncateAfter' in fault)) {
     up.pipe(res)
     return
   }

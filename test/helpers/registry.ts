@@ -37,8 +37,14 @@ export async function freePort(): Promise<number> {
 function authYaml(auth: RegistryAuth, dir: string): string[] {
   if (auth.htpasswd) return ['auth:', '  htpasswd:', '    realm: strata-test', `    path: ${join(dir, 'htpasswd')}`]
   if (auth.token) {
-    return ['auth:', '  token:', `    realm: ${auth.token.realm}`, `    service: ${auth.token.service}`, `    issuer: ${auth.token.issuer}`,
-      `    rootcertbundle: ${join(dir, 'token.crt')}`]
+    return [
+      'auth:',
+      '  token:',
+      `    realm: ${auth.token.realm}`,
+      `    service: ${auth.token.service}`,
+      `    issuer: ${auth.token.issuer}`,
+      `    rootcertbundle: ${join(dir, 'token.crt')}`,
+    ]
   }
   return []
 }
@@ -50,16 +56,29 @@ export async function startRegistry(auth: RegistryAuth = {}): Promise<TestRegist
   if (auth.token) await writeFile(join(dir, 'token.crt'), auth.token.certPem)
   const port = await freePort()
   const host = `127.0.0.1:${port}`
-  await writeFile(join(dir, 'config.yml'), [
-    'version: 0.1',
-    'log:', '  level: error', '  accesslog:', '    disabled: true',
-    'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'data')}`, '  delete:', '    enabled: true',
-    'http:', `  addr: ${host}`,
-    ...authYaml(auth, dir),
-  ].join('\n') + '\n')
+  await writeFile(
+    join(dir, 'config.yml'),
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'data')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: ${host}`,
+      ...authYaml(auth, dir),
+    ].join('\n') + '\n',
+  )
   const proc: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
-  proc.stderr?.on('data', (c: Buffer) => { stderr += c.toString() })
+  proc.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
   const stop = async (): Promise<void> => {
     if (proc.exitCode === null && proc.pid !== undefined) {
       const exited = new Promise((r) => proc.once('exit', r))
@@ -70,7 +89,10 @@ export async function startRegistry(auth: RegistryAuth = {}): Promise<TestRegist
   }
   for (let i = 0; i < 200; i++) {
     if (proc.exitCode !== null) break
-    const up = await fetch(`http://${host}/v2/`).then(() => true, () => false)
+    const up = await fetch(`http://${host}/v2/`).then(
+      () => true,
+      () => false,
+    )
     if (up) return { host, dir, stop }
     await new Promise((r) => setTimeout(r, 25))
   }
@@ -80,5 +102,12 @@ export async function startRegistry(auth: RegistryAuth = {}): Promise<TestRegist
 
 /** `skopeo copy` of an OCI layout's tag into the registry (plain HTTP). */
 export async function skopeoPush(layout: string, tag: string, dest: string, creds?: string): Promise<void> {
-  await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', ...(creds ? ['--dest-creds', creds] : []), `oci:${layout}:${tag}`, `docker://${dest}`])
+  await run('skopeo', [
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    ...(creds ? ['--dest-creds', creds] : []),
+    `oci:${layout}:${tag}`,
+    `docker://${dest}`,
+  ])
 }
