@@ -59,6 +59,8 @@ export async function fetchToken(req: TokenRequest): Promise<string | undefined>
 export class AuthState {
   readonly #credentials?: Credentials
   readonly #tokens = new Map<string, string>()
+  /** Token requests in flight, by scope: parallel requests that meet a 401 together share one. */
+  readonly #fetching = new Map<string, Promise<string | undefined>>()
   #basic = false
 
   constructor(credentials?: Credentials) {
@@ -79,18 +81,31 @@ export class AuthState {
 
   /**
    * Answers a 401's challenge: true when there is something new to retry
-   * with (a fresh token, or basic credentials not sent yet).
+   * with (a token other than the one `sent`, or basic credentials not sent yet).
    */
-  async answer(challenge: Challenge | undefined, scope: string, fetch: TokenRequest['fetch']): Promise<boolean> {
+  async answer(challenge: Challenge | undefined, scope: string, fetch: TokenRequest['fetch'], sent?: string): Promise<boolean> {
     if (challenge?.scheme === 'basic') {
       if (!this.#credentials || this.#basic) return false
       this.#basic = true
       return true
     }
     if (challenge?.scheme !== 'bearer') return false
-    const token = await fetchToken({ challenge, scope, fetch, ...(this.#credentials ? { credentials: this.#credentials } : {}) })
-    if (token === undefined || token === this.#tokens.get(scope)) return false
+    let pending = this.#fetching.get(scope)
+    if (pending === undefined) {
+      pending = fetchToken({ challenge, scope, fetch, ...(this.#credentials ? { credentials: this.#credentials } : {}) })
+      this.#fetching.set(scope, pending)
+      pending
+        .then(
+          (t) => {
+            if (t !== undefined) this.#tokens.set(scope, t)
+          },
+          () => {},
+        )
+        .finally(() => this.#fetching.delete(scope))
+    }
+    const token = await pending
+    if (token === undefined) return false
     this.#tokens.set(scope, token)
-    return true
+    return `Bearer ${token}` !== sent
   }
 }

@@ -143,7 +143,7 @@ export class RegistryClient {
         const challenge = parseChallenge(res.headers.get('www-authenticate') ?? '')
         const fetchToken = (u: string, init: RequestInit): Promise<Response> =>
           fetch(u, { ...init, ...(req.signal ? { signal: req.signal } : {}) })
-        if (await this.#auth.answer(challenge, req.scope, fetchToken).catch(() => false)) {
+        if (await this.#auth.answer(challenge, req.scope, fetchToken, auth).catch(() => false)) {
           attempt--
           continue
         }
