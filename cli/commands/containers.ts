@@ -6,11 +6,12 @@ import { findContainer, listContainers, removeContainer } from '../../runtime/co
 import { ensureStopped } from '../../runtime/reap.js'
 import { runContainer } from '../../runtime/run.js'
 import { importProgress } from '../progress.js'
+import { pullForRun } from './registry.js'
 import { humanBytes } from './snapshots.js'
 
 export const run: Command = {
   name: 'run',
-  summary: 'run a command in a new container of IMAGE (a tag, or a path to import) with runc',
+  summary: 'run a command in a new container of IMAGE (a tag, a path to import, or a registry reference to pull) with runc',
   usage: 'run [--name NAME] [--rm] [-e NAME=VALUE]... IMAGE [-- CMD [ARG]...]',
   help: [
     "Makes <name>-init (hosts, hostname, resolv.conf) on the image's top layer and the container layer <name> on it,",
@@ -34,6 +35,7 @@ export const run: Command = {
       env,
       ...(opts.name === undefined ? {} : { name: opts.name as string }),
       ...(onImportProgress === undefined ? {} : { onImportProgress }),
+      fetchImage: (sn, ref) => pullForRun(ctx, sn, ref),
     })
   },
 }
