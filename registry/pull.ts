@@ -188,7 +188,7 @@ class Downloads {
   /** The blob of layer `i`, whose turn has come: its spooled file, or a direct stream. */
   async take(i: number): Promise<Readable> {
     const spooled = this.#spooled.get(i)
-    if (spooled !== undefined) return createReadStream(await spooled)
+    if (spooled !== undefined) return createReadStream(await spooled, { highWaterMark: 1 << 20 })
     const queued = this.#queue.indexOf(i)
     if (queued >= 0) this.#queue.splice(queued, 1)
     return this.#fetch(this.#source.layers[i], i)
