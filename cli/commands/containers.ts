@@ -18,6 +18,7 @@ export const run: Command = {
     "mounts it, writes an OCI bundle and runs it with runc (or crun) as root; exits with the command's exit code.",
     "CMD replaces the image's Cmd and keeps its Entrypoint. Without --name a name is made up and printed on stderr.",
     "-e/--env sets a variable over the image's Env (a bare NAME passes ours on, as docker run -e).",
+    'IMAGE naming a registry (host:port/name:tag, docker.io/...) is pulled when the store lacks it.',
     'The container is kept for ps, commit-container and rm-container unless --rm. Needs root and a driver with',
     'kernel mounts (native, overlay).',
   ].join('\n'),

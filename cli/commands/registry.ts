@@ -53,9 +53,14 @@ function pullLines(ctx: CliContext): ((p: PullProgress) => void) | undefined {
   }
 }
 
-/** Pulls `image` for `strata run` when it reads as a reference; an image pulled before is used as it is. */
+/**
+ * Pulls `image` for `strata run` when it names a registry (`host[:port]/name…`,
+ * `docker.io/…`); an image pulled before is used as it is. A bare name
+ * (`busybox`) is never fetched by a run: a typo stays a local ERR_NOT_FOUND
+ * rather than a trip to docker.io (`strata pull busybox` goes there).
+ */
 export async function pullForRun(ctx: CliContext, sn: Snapshotter, image: string): Promise<ImageRecord | undefined> {
-  if (!isReference(image)) return undefined
+  if (!isReference(image) || !namesRegistry(image)) return undefined
   const ref = parseReference(image)
   const name = formatReference(ref)
   const known = await imagesOf(sn).get(name)
@@ -63,6 +68,11 @@ export async function pullForRun(ctx: CliContext, sn: Snapshotter, image: string
   const onProgress = pullLines(ctx)
   await pullImage(sn, ref, { ...(await clientOptions(ref, {})), ...(onProgress ? { onProgress } : {}) })
   return imagesOf(sn).get(name)
+}
+
+function namesRegistry(text: string): boolean {
+  const first = text.split('/')[0]
+  return text.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
 }
 
 export const pull: Command = {
