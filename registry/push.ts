@@ -2,8 +2,9 @@
  * `pushImage(sn, image, ref)`: an image of the store into a repository.
  * Each layer goes by the cheapest way that keeps its bytes: nothing when the
  * registry has its blob (HEAD), a cross-repository mount when a repository
- * of the same registry holds the blob it was pulled in (or pushed as), and
- * only otherwise `exportDiff` + gzip streamed as a new blob. A pulled image
+ * of the same registry holds the blob it was pulled in (or pushed as), a
+ * copy streamed from another registry that holds it (verified on the way),
+ * and only otherwise `exportDiff` + gzip streamed as a new blob. A pulled image
  * whose blobs are all reachable is sent with its manifest and config bytes
  * unchanged, so every digest stays; a re-exported layer gets a new blob (and,
  * if the tar differs, a new DiffID in a new config). What was pushed is
@@ -18,12 +19,14 @@ import { imagesOf, type DistributionRecord, type ImageRecord, type LayerBlobReco
 import { exportDiff } from '../layers/export.js'
 import type { Snapshotter } from '../core/snapshotter.js'
 import { type ClientOptions, RegistryClient } from './client.js'
-import { RegistryError } from './errors.js'
+import { isRegistryError, RegistryError } from './errors.js'
+import { blobStream } from './fetchblob.js'
+import { InvalidLayerError } from '../layers/errors.js'
 import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, ociLayerType } from './manifest.js'
 import { formatReference, parseReference, type Reference, repositoryOf } from './reference.js'
 import { hasBlob, mountBlob, pushScope, type Target, uploadBuffer, uploadStream } from './upload.js'
 
-export type LayerPush = 'present' | 'mounted' | 'uploaded'
+export type LayerPush = 'present' | 'mounted' | 'copied' | 'uploaded'
 
 export interface PushProgress {
   layer: number
@@ -39,6 +42,8 @@ export interface PushOptions extends ClientOptions {
   /** Layers in flight at once (default 3). */
   jobs?: number
   client?: RegistryClient
+  /** The client for another registry a blob was pulled from (default: anonymous, the same --insecure, loopback may use HTTP). */
+  sourceClient?: (registry: string) => RegistryClient
   onProgress?: (p: PushProgress) => void
 }
 
@@ -109,11 +114,57 @@ async function pushLayer(sn: Snapshotter, t: Target, rec: ImageRecord, chainId: 
         return { blob: known, how: 'mounted', sent: 0 }
       }
     }
+    const copied = await copyFromSource(t, known, opts, (bytes) => say('uploading', bytes))
+    if (copied !== undefined) {
+      say('copied', known.size)
+      return { blob: known, how: 'copied', sent: copied }
+    }
   }
   say('uploading')
   const up = await uploadLayer(sn, t, chainId, opts, (bytes) => say('uploading', bytes))
   say('uploaded', up.blob.size)
   return { ...up, blob: { ...up.blob, ...(up.diffId === diffId ? {} : { diffId: up.diffId }) }, how: 'uploaded' }
+}
+
+/**
+ * Streams the blob from the first other registry that still serves it
+ * (checked against its digest as it passes); undefined when none does, so
+ * the layer is exported instead. Returns the bytes sent.
+ */
+async function copyFromSource(
+  t: Target,
+  blob: LayerBlobRecord,
+  opts: PushOptions,
+  onBytes: (n: number) => void,
+): Promise<number | undefined> {
+  for (const source of blob.sources) {
+    const slash = source.indexOf('/')
+    const registry = source.slice(0, slash)
+    if (registry === t.client.registry) continue
+    const client =
+      opts.sourceClient?.(registry) ??
+      new RegistryClient(registry, {
+        ...(opts.insecure ? { insecure: true } : {}),
+        ...(opts.retries === undefined ? {} : { retries: opts.retries }),
+        ...(opts.backoffMs === undefined ? {} : { backoffMs: opts.backoffMs }),
+      })
+    const from = { client, repository: source.slice(slash + 1), ref: `${source}@${blob.digest}` }
+    try {
+      const up = await uploadStream(t, () => blobStream(from, blob), {
+        ...(opts.chunkBytes ? { chunkBytes: opts.chunkBytes } : {}),
+        onBytes,
+      })
+      if (up.digest === blob.digest) return up.sent
+    } catch (err) {
+      // The source failing sends us on to the next one (or to an export); an error of the target is the push's.
+      if (!fromSource(err, from.ref)) throw err
+    }
+  }
+  return undefined
+}
+
+function fromSource(err: unknown, ref: string): boolean {
+  return (isRegistryError(err) && err.ref === ref) || (err instanceof InvalidLayerError && err.message.startsWith(`${ref}:`))
 }
 
 /** exportDiff → DiffID meter → gzip → upload, streamed. */

@@ -118,6 +118,33 @@ describe.each(drivers())('strata push with the %s driver', (driver) => {
   })
 })
 
+describe('pushing to another registry', () => {
+  it('a pulled image is copied blob by blob from the registry it came from, keeping the manifest digest', async (ctx) => {
+    if (skip) ctx.skip(skip)
+    await withTempStore(drivers()[0], async (sn) => {
+      const pulled = await pullImage(sn, `${registry!.host}/test/layers:v3`, fast)
+      const res = await pushImage(sn, pulled.name, `${proxy!.host}/elsewhere/layers:v3`, fast)
+      expect(res.layers.map((l) => l.how)).toEqual(['copied', 'copied', 'copied'])
+      expect(res.digest).toBe(pulled.manifestDigest)
+      expect(res.unchanged).toBe(true)
+    })
+  })
+
+  it('when no registry that held a blob answers, the layer is exported again', async (ctx) => {
+    if (skip) ctx.skip(skip)
+    await withTempStore(drivers()[0], async (sn) => {
+      const pulled = await pullImage(sn, `${registry!.host}/test/layers:v3`, fast)
+      const rec = (await imagesOf(sn).get(pulled.name))!
+      for (const b of Object.values(rec.blobs ?? {})) b.sources = ['127.0.0.1:9/gone']
+      await imagesOf(sn).put({ ...rec, name: 'orphan' })
+      const res = await pushImage(sn, 'orphan', `${proxy!.host}/orphan/layers:v3`, { ...fast, retries: 0 })
+      expect(res.layers.map((l) => l.how)).toEqual(['uploaded', 'uploaded', 'uploaded'])
+      expect(res.unchanged).toBe(false)
+      await run('skopeo', ['inspect', '--tls-verify=false', `docker://${proxy!.host}/orphan/layers:v3`])
+    })
+  })
+})
+
 describe('uploads through faults', () => {
   async function pushThrough(rules: FaultProxy['rules'], repo: string): Promise<string[]> {
     return withTempStore(drivers()[0], async (sn) => {

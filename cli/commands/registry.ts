@@ -139,7 +139,7 @@ export const push: Command = {
     const r = await pushImage(await ctx.sn(), image, ref, { ...(await clientOptions(ref, opts)), ...(onProgress ? { onProgress } : {}) })
     if (ctx.json) return ctx.printJson(r)
     ctx.print(`${r.reference.replace(/[:@][^:/@]*$/, '')}@${r.digest}`)
-    const counts = ['present', 'mounted', 'uploaded'].map((how) => `${r.layers.filter((l) => l.how === how).length} ${how}`)
+    const counts = ['present', 'mounted', 'copied', 'uploaded'].map((how) => `${r.layers.filter((l) => l.how === how).length} ${how}`)
     if (!ctx.quiet) ctx.err.write(`layers: ${counts.join(', ')}; ${humanBytes(r.uploadedBytes)} of layers sent\n`)
   },
 }
