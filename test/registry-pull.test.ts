@@ -13,14 +13,15 @@ import { assertSameTree } from '../conformance/compare.js'
 import { imagesOf, importImage, isLayerError, isSnapshotterError, type Snapshotter } from '../index.js'
 import { RegistryClient } from '../registry/client.js'
 import { isRegistryError } from '../registry/errors.js'
-import { OCI_MANIFEST } from '../registry/manifest.js'
+import { DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from '../registry/manifest.js'
+import { hostPlatform } from '../image/source.js'
 import { pushScope, uploadBuffer } from '../registry/upload.js'
 import { sha256Digest } from '../layers/digest.js'
 import { pullImage, type PullProgress } from '../registry/pull.js'
 import { buildBusyboxImage } from './helpers/busybox.js'
 import { isBlobGet, startFaultProxy, times, type FaultProxy } from './helpers/faultproxy.js'
 import { skopeoPush, startRegistry, type TestRegistry } from './helpers/registry.js'
-import { drivers, missingTools, tempDir, withTempStore } from './helpers/tools.js'
+import { drivers, missingTools, run, tempDir, withTempStore } from './helpers/tools.js'
 import { buildTestImage, type TestImage } from './helpers/umoci.js'
 
 let work: string
@@ -42,13 +43,54 @@ beforeAll(async () => {
   await skopeoPush(image.layout, 'v3', `${registry.host}/test/layers:v3`)
   await skopeoPush(image.layout, 'other', `${registry.host}/test/layers:other`)
   await skopeoPush(busybox, 'latest', `${registry.host}/library/busybox:latest`)
+  for (const tag of ['v3', 'other']) {
+    const dest = `docker://${registry.host}/test/docker:${tag}`
+    await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--format', 'v2s2', `oci:${image.layout}:${tag}`, dest])
+  }
   proxy = await startFaultProxy(registry.host)
   const res = await fetch(`http://${registry.host}/v2/test/layers/manifests/v3`, { headers: { accept: OCI_MANIFEST } })
   const bytes = Buffer.from(await res.arrayBuffer())
   v3 = { digest: sha256Digest(bytes), layers: JSON.parse(bytes.toString()).layers }
+  await putIndex('test/layers', 'index', OCI_INDEX, OCI_MANIFEST, v3.digest)
+  await putIndex(
+    'test/docker',
+    'list',
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    await manifestBytes('test/docker', 'v3', DOCKER_MANIFEST).then(sha256Digest),
+  )
   await putArtifact('test/helm', 'application/vnd.cncf.helm.config.v1+json', 'application/vnd.cncf.helm.chart.content.v1.tar+gzip')
   await putArtifact('test/zstd', 'application/vnd.oci.image.config.v1+json', 'application/vnd.oci.image.layer.v1.tar+zstd')
 }, 120_000)
+
+async function manifestBytes(repository: string, reference: string, type: string): Promise<Buffer> {
+  const res = await fetch(`http://${registry!.host}/v2/${repository}/manifests/${reference}`, { headers: { accept: type } })
+  return Buffer.from(await res.arrayBuffer())
+}
+
+/** An index of `digest` for this machine's platform, after the `other` image posing as s390x, put as `tag`. */
+async function putIndex(repository: string, tag: string, indexType: string, manifestType: string, digest: string): Promise<void> {
+  const client = new RegistryClient(registry!.host, { plainHttp: true })
+  const size = (await manifestBytes(repository, digest, manifestType)).length
+  const decoy = await manifestBytes(repository, 'other', manifestType)
+  const index = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: indexType,
+    manifests: [
+      { mediaType: manifestType, digest: sha256Digest(decoy), size: decoy.length, platform: { os: 'linux', architecture: 's390x' } },
+      { mediaType: manifestType, digest, size, platform: hostPlatform() },
+    ],
+  })
+  const res = await client.request({
+    method: 'PUT',
+    url: `/v2/${repository}/manifests/${tag}`,
+    body: Buffer.from(index),
+    headers: { 'content-type': indexType },
+    scope: pushScope(repository),
+    where: { ref: repository, step: 'tag' },
+  })
+  expect(res.status, await res.text()).toBe(201)
+}
 
 /** A manifest of one config and one layer of the given media types, put with the client's own primitives. */
 async function putArtifact(repository: string, configType: string, layerType: string): Promise<void> {
@@ -120,6 +162,24 @@ describe.each(drivers())('strata pull with the %s driver', (driver) => {
       const rec = await imagesOf(pulled).get(res.name)
       expect(rec?.chainId).toBe(res.chainIds[2])
       expect(Object.keys(rec?.blobs ?? {})).toHaveLength(3)
+    })
+  })
+
+  it('an OCI index, a Docker manifest list and a Docker schema 2 image pull to the same layers; busybox equals its import', async (ctx) => {
+    if (skip) ctx.skip(skip)
+    await withTempStore(driver, async (sn) => {
+      const plain = await pullImage(sn, `${registry!.host}/test/layers:v3`, fast)
+      for (const ref of ['test/layers:index', 'test/docker:list', 'test/docker:v3']) {
+        const r = await pullImage(sn, `${registry!.host}/${ref}`, fast)
+        expect(r.chainIds, ref).toEqual(plain.chainIds)
+        expect(r.fetchedBytes, ref).toBe(0)
+      }
+      const bb = await pullImage(sn, `${registry!.host}/library/busybox`, fast)
+      await withTempStore(driver, async (imported) => {
+        const ref = await importImage(imported, busybox, { ref: 'latest' })
+        expect(ref.chainIds).toEqual(bb.chainIds)
+        await expectSameLayers(sn, imported, bb.chainIds)
+      })
     })
   })
 
