@@ -90,6 +90,9 @@ export class AuthState {
       return true
     }
     if (challenge?.scheme !== 'bearer') return false
+    // A token another request fetched after this one was sent: retry with it before asking again.
+    const held = this.#tokens.get(scope)
+    if (held !== undefined && `Bearer ${held}` !== sent) return true
     let pending = this.#fetching.get(scope)
     if (pending === undefined) {
       pending = fetchToken({ challenge, scope, fetch, ...(this.#credentials ? { credentials: this.#credentials } : {}) })

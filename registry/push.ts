@@ -20,7 +20,7 @@ import { exportDiff } from '../layers/export.js'
 import type { Snapshotter } from '../core/snapshotter.js'
 import { type ClientOptions, RegistryClient } from './client.js'
 import { isRegistryError, RegistryError } from './errors.js'
-import { blobStream } from './fetchblob.js'
+import { blobStream, pullScope, type Repo } from './fetchblob.js'
 import { InvalidLayerError } from '../layers/errors.js'
 import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, ociLayerType } from './manifest.js'
 import { formatReference, parseReference, type Reference, repositoryOf } from './reference.js'
@@ -149,6 +149,7 @@ async function copyFromSource(
         ...(opts.backoffMs === undefined ? {} : { backoffMs: opts.backoffMs }),
       })
     const from = { client, repository: source.slice(slash + 1), ref: `${source}@${blob.digest}` }
+    if (!(await sourceHas(from, blob.digest))) continue
     try {
       const up = await uploadStream(t, () => blobStream(from, blob), {
         ...(opts.chunkBytes ? { chunkBytes: opts.chunkBytes } : {}),
@@ -161,6 +162,22 @@ async function copyFromSource(
     }
   }
   return undefined
+}
+
+/** HEAD on the source first, so a source that is gone or refuses us costs no upload session at the target. */
+async function sourceHas(from: Repo, digest: string): Promise<boolean> {
+  try {
+    const res = await from.client.request({
+      method: 'HEAD',
+      url: `/v2/${from.repository}/blobs/${digest}`,
+      scope: pullScope(from.repository),
+      where: { ref: from.ref, step: 'blob' },
+    })
+    await res.body?.cancel()
+    return res.status === 200
+  } catch {
+    return false
+  }
 }
 
 function fromSource(err: unknown, ref: string): boolean {

@@ -87,7 +87,7 @@ describe('registry authentication', () => {
       const pushed = await pushImage(sn, auth.name, `${bearer!.host}/team/app:v3`, { ...fast, client })
       expect(pushed.layers.map((l) => l.how)).toEqual(['uploaded', 'uploaded', 'uploaded'])
       const pushTokens = tokens!.issued.filter((s) => s.includes('repository:team/app:pull,push'))
-      expect(pushTokens).toHaveLength(1)
+      expect(pushTokens, JSON.stringify(tokens!.issued)).toHaveLength(1)
       await withTempStore(drivers()[0], async (other) => {
         const pullClient = new RegistryClient(bearer!.host, fast)
         const before = tokens!.issued.length
