@@ -78,6 +78,9 @@ describe('strata pull and push', () => {
     expect(second.uploadedBytes).toBe(0)
     expect(second.layers.map((l) => l.how)).toEqual(['present', 'present'])
     expect(second.digest).toBe(first.digest)
+    const plain = await strata('push', 'mine', `${registry!.host}/made/busybox:again`)
+    expect(plain.stdout).toBe(`${registry!.host}/made/busybox@${first.digest}\n`)
+    expect(plain.stderr).toContain('layers: 2 present, 0 mounted, 0 copied, 0 uploaded')
   })
 
   it('strata pull with a wrong --user fails in one line with ERR_FAILED_PRECONDITION and no password; the right one pulls', async (ctx) => {

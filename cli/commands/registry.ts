@@ -7,7 +7,7 @@ import { dockerConfigCredentials, parseUser } from '../../registry/credentials.j
 import { parsePlatform } from '../../registry/manifest.js'
 import { pullImage, type PullProgress } from '../../registry/pull.js'
 import { pushImage, type PushProgress } from '../../registry/push.js'
-import { formatReference, isReference, parseReference, type Reference } from '../../registry/reference.js'
+import { formatReference, isReference, parseReference, type Reference, repositoryOf } from '../../registry/reference.js'
 import type { Command, OptionSpec } from '../command.js'
 import type { CliContext } from '../context.js'
 import { layerLines, transfer } from '../progress.js'
@@ -138,7 +138,7 @@ export const push: Command = {
     const onProgress = pushLines(ctx)
     const r = await pushImage(await ctx.sn(), image, ref, { ...(await clientOptions(ref, opts)), ...(onProgress ? { onProgress } : {}) })
     if (ctx.json) return ctx.printJson(r)
-    ctx.print(`${r.reference.replace(/[:@][^:/@]*$/, '')}@${r.digest}`)
+    ctx.print(`${repositoryOf(ref)}@${r.digest}`)
     const counts = ['present', 'mounted', 'copied', 'uploaded'].map((how) => `${r.layers.filter((l) => l.how === how).length} ${how}`)
     if (!ctx.quiet) ctx.err.write(`layers: ${counts.join(', ')}; ${humanBytes(r.uploadedBytes)} of layers sent\n`)
   },
