@@ -23,6 +23,8 @@ export interface ClientOptions {
   retries?: number
   /** First backoff; it doubles each attempt, with jitter (default 200 ms). */
   backoffMs?: number
+  /** A blob response that sends nothing for this long is given up and resumed (default 30 s). */
+  idleTimeoutMs?: number
 }
 
 export interface Where {
@@ -61,6 +63,10 @@ export class RegistryClient {
 
   get retries(): number {
     return this.#opts.retries ?? 4
+  }
+
+  get idleTimeoutMs(): number {
+    return this.#opts.idleTimeoutMs ?? 30_000
   }
 
   /** Waits before attempt `attempt` (1-based): the server's Retry-After when it sent one. */

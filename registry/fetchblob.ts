@@ -84,6 +84,32 @@ export async function fetchSmallBlob(repo: Repo, desc: { digest: string; size: n
   return bytes
 }
 
+/** Aborts its signal when started and not stopped within `ms`. */
+class Stall {
+  readonly #ms: number
+  readonly #abort = new AbortController()
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(ms: number) {
+    this.#ms = ms
+    this.start()
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal
+  }
+
+  start(): void {
+    this.stop()
+    this.#timer = setTimeout(() => this.#abort.abort(new Error('stalled')), this.#ms)
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+}
+
 export interface BlobStreamOptions {
   signal?: AbortSignal
   /** Called with the bytes received so far. */
@@ -94,8 +120,10 @@ export interface BlobStreamOptions {
  * The blob's bytes, verified: a response that ends short or breaks is resumed
  * from where it stopped (`Range: bytes=N-`; a 200 instead of a 206 is read
  * again from the start, its first N bytes skipped). Attempts that bring no new
- * byte count against the client's retries. The stream errors instead of
- * ending when the size or digest is wrong.
+ * byte count against the client's retries. A response that stalls (nothing
+ * for the client's idle timeout while we wait on the network, not while the
+ * consumer holds us back) is given up and resumed the same way. The stream
+ * errors instead of ending when the size or digest is wrong.
  */
 export function blobStream(repo: Repo, desc: { digest: string; size: number }, opts: BlobStreamOptions = {}): Readable {
   return Readable.from(blobChunks(repo, desc, opts), { objectMode: false, highWaterMark: 1 << 20 })
@@ -109,13 +137,25 @@ async function* blobChunks(repo: Repo, desc: { digest: string; size: number }, o
   for (;;) {
     const before = got
     const headers: Record<string, string> = got > 0 ? { range: `bytes=${got}-` } : {}
-    const res = await repo.client.request({
-      url: `/v2/${repo.repository}/blobs/${desc.digest}`,
-      headers,
-      scope: pullScope(repo.repository),
-      where,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    })
+    const stall = new Stall(repo.client.idleTimeoutMs)
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stall.signal]) : stall.signal
+    let res: Response
+    try {
+      res = await repo.client.request({
+        url: `/v2/${repo.repository}/blobs/${desc.digest}`,
+        headers,
+        scope: pullScope(repo.repository),
+        where,
+        signal,
+      })
+    } catch (err) {
+      stall.stop()
+      if (opts.signal?.aborted || !stall.signal.aborted) throw err
+      fruitless++
+      if (fruitless > repo.client.retries)
+        throw new RegistryError('ERR_UNAVAILABLE', where, `blob ${desc.digest}: no answer within ${repo.client.idleTimeoutMs} ms`)
+      continue
+    }
     if (got > 0 && res.status === 416) {
       await res.body?.cancel()
       throw problem('corrupt', where, `blob ${desc.digest} ends at ${got} bytes; the manifest says ${desc.size}`)
@@ -136,11 +176,15 @@ async function* blobChunks(repo: Repo, desc: { digest: string; size: number }, o
         if (got > desc.size) throw problem('corrupt', where, `blob ${desc.digest} is longer than the manifest's ${desc.size} bytes`)
         hash.update(chunk)
         opts.onBytes?.(got)
+        stall.stop()
         yield chunk
+        stall.start()
       }
     } catch (err) {
       if (err instanceof InvalidLayerError || opts.signal?.aborted) throw err
       broken = err
+    } finally {
+      stall.stop()
     }
     if (got === desc.size) break
     fruitless = got > before ? 0 : fruitless + 1

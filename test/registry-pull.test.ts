@@ -259,6 +259,16 @@ describe('strata pull through faults', () => {
     ).toBe(true)
   })
 
+  it('a blob response that stalls is given up after the idle timeout and resumed with Range', async (ctx) => {
+    if (skip) ctx.skip(skip)
+    const r = await pullThrough([times(1, blobOf(0), { stallAfter: 100_000 })], 'test/layers:v3', { idleTimeoutMs: 300 })
+    expectPulled(r)
+    expect(
+      r.log.some((l) => l.includes(v3.layers[0].digest) && / bytes=[1-9][0-9]*-$/.test(l)),
+      r.log.join('\n'),
+    ).toBe(true)
+  })
+
   it('a response that ends short resumes with Range; a blob shorter than its descriptor fails typed', async (ctx) => {
     if (skip) ctx.skip(skip)
     const r = await pullThrough([times(3, blobOf(0), { truncateAfter: 200_000 })], 'test/layers:v3')

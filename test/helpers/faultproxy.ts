@@ -12,6 +12,8 @@ export type Fault =
   | { status: number; headers?: Record<string, string> }
   | { dropAfter: number }
   | { truncateAfter: number }
+  /** Sends this many bytes of the response, then nothing more, the connection left open. */
+  | { stallAfter: number }
   | { body: Buffer; contentType?: string }
   | { redirect: true }
   /** Forwards this many bytes of the request body, then drops both connections (an upload cut off). */
@@ -118,11 +120,11 @@ function respond(up: IncomingMessage, res: ServerResponse, fault: Fault | undefi
   const headers = { ...up.headers }
   if (fault && 'truncateAfter' in fault) delete headers['content-length']
   res.writeHead(up.statusCode ?? 502, headers)
-  if (!fault || !('dropAfter' in fault || 'truncateAfter' in fault)) {
+  if (!fault || !('dropAfter' in fault || 'truncateAfter' in fault || 'stallAfter' in fault)) {
     up.pipe(res)
     return
   }
-  const limit = 'dropAfter' in fault ? fault.dropAfter : fault.truncateAfter
+  const limit = 'dropAfter' in fault ? fault.dropAfter : 'stallAfter' in fault ? fault.stallAfter : fault.truncateAfter
   let sent = 0
   up.on('data', (chunk: Buffer) => {
     if (sent >= limit) return
@@ -132,8 +134,10 @@ function respond(up: IncomingMessage, res: ServerResponse, fault: Fault | undefi
     if (sent >= limit) {
       up.destroy()
       if ('dropAfter' in fault) res.destroy()
-      else res.end()
+      else if ('truncateAfter' in fault) res.end()
     }
   })
-  up.on('end', () => res.end())
+  up.on('end', () => {
+    if (!('stallAfter' in fault)) res.end()
+  })
 }
