@@ -6,7 +6,7 @@
  * bytes, and a wrong password is one line with a code and without the
  * password.
  */
-import { rm } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertSameTree } from '../conformance/compare.js'
@@ -83,7 +83,7 @@ describe('strata pull and push', () => {
     expect(plain.stderr).toContain('layers: 2 present, 0 mounted, 0 copied, 0 uploaded')
   })
 
-  it('strata pull with a wrong --user fails in one line with ERR_FAILED_PRECONDITION and no password; the right one pulls', async (ctx) => {
+  it("strata pull with a wrong --user fails in one line with ERR_FAILED_PRECONDITION and no password; the right one, or docker's config.json, pulls", async (ctx) => {
     if (skip) ctx.skip(skip)
     const root = join(work, 'root-auth')
     const strata = (...args: string[]) => strataCli(['--root', root, '--driver', 'native', ...args])
@@ -98,6 +98,14 @@ describe('strata pull and push', () => {
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stdout).not.toContain(user.password)
     expect(JSON.parse(ok.stdout).chainIds).toHaveLength(1)
+    const docker = join(work, 'docker-config')
+    await mkdir(docker, { recursive: true })
+    const auth = Buffer.from(`${user.username}:${user.password}`).toString('base64')
+    await writeFile(join(docker, 'config.json'), JSON.stringify({ auths: { [locked!.host]: { auth } } }))
+    const viaConfig = await strataCli(['--root', join(work, 'root-config'), '--driver', 'native', 'pull', ref], {
+      env: { ...process.env, DOCKER_CONFIG: docker },
+    })
+    expect(viaConfig.code, viaConfig.stderr).toBe(0)
     const bad = await strata('pull', 'Not A Reference')
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain('ERR_INVALID_ARGUMENT')
