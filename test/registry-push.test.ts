@@ -141,6 +141,19 @@ describe('pushing to another registry', () => {
       expect(res.layers.map((l) => l.how)).toEqual(['uploaded', 'uploaded', 'uploaded'])
       expect(res.unchanged).toBe(false)
       await run('skopeo', ['inspect', '--tls-verify=false', `docker://${proxy!.host}/orphan/layers:v3`])
+      // exportDiff writes other tar bytes than umoci did: new DiffIDs in a new config, the same tree.
+      await withTempStore(drivers()[0], async (other) => {
+        const back = await pullImage(other, `${proxy!.host}/orphan/layers:v3`, fast)
+        expect(back.chainIds).not.toEqual(pulled.chainIds)
+        const a = await sn.open(pulled.chainIds[2])
+        const b = await other.open(back.chainIds[2])
+        try {
+          await assertSameTree(b, a, 're-exported image')
+        } finally {
+          await a.close()
+          await b.close()
+        }
+      })
     })
   })
 })
