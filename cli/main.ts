@@ -12,6 +12,7 @@ import { maintenanceCommands } from './commands/maintenance.js'
 import { conformanceCommand } from './commands/conformance.js'
 import { bench } from './commands/bench.js'
 import { layerCommands } from './commands/layers.js'
+import { registryCommands } from './commands/registry.js'
 import { containerCommands } from './commands/containers.js'
 import { serve } from './commands/serve.js'
 import { isSnapshotterError } from '../core/errors.js'
@@ -20,6 +21,7 @@ const commands: Command[] = [
   ...snapshotCommands,
   ...layerCommands,
   ...containerCommands,
+  ...registryCommands,
   ...maintenanceCommands,
   serve,
   conformanceCommand,

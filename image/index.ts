@@ -6,4 +6,4 @@
  */
 export { type ImportOptions, type ImportProgress, type ImportResult, importImage, openImage } from './import.js'
 export type { ImageConfig, ImageSource, LayerBlob, SelectOptions } from './source.js'
-export { type ImageRecord, type ImageStore, imagesOf } from './store.js'
+export { type DistributionRecord, type ImageRecord, type ImageStore, imagesOf, type LayerBlobRecord } from './store.js'

@@ -23,6 +23,31 @@ export interface ImageRecord {
   chainId?: string | undefined
   /** When it was imported (ms since the epoch). */
   created: number
+  /**
+   * The compressed blob each layer came in from a registry or went out in to
+   * one, by DiffID: what lets a push send a pulled layer back by digest (HEAD
+   * or cross-repository mount) instead of exporting it again.
+   */
+  blobs?: Record<string, LayerBlobRecord>
+  /** The image as a registry holds it, bytes unchanged, for a push to send as it is. */
+  distribution?: DistributionRecord
+}
+
+export interface LayerBlobRecord {
+  digest: string
+  size: number
+  mediaType: string
+  /** The DiffID of the blob when it is not the one it is filed under (a re-exported layer). */
+  diffId?: string
+  /** Repositories (`registry/name`) known to hold the blob. */
+  sources: string[]
+}
+
+export interface DistributionRecord {
+  manifest: { mediaType: string; json: string }
+  config: string
+  /** Repositories (`registry/name`) the manifest was pulled from or pushed to. */
+  sources: string[]
 }
 
 export interface ImageStore {
@@ -91,7 +116,8 @@ const LABEL_PREFIX = 'strata.io/image.'
 
 /**
  * The fallback: a label `strata.io/image.<name>` on the top layer's snapshot
- * holds the record without its config. Images without layers cannot be kept.
+ * holds the record without its config and registry blobs (a push exports
+ * such an image's layers again). Images without layers cannot be kept.
  */
 export class LabelImageStore implements ImageStore {
   readonly #sn: Snapshotter
@@ -103,7 +129,7 @@ export class LabelImageStore implements ImageStore {
   async put(rec: ImageRecord): Promise<void> {
     checkRecord(rec)
     if (rec.chainId === undefined) throw new InvalidArgumentError(`image ${JSON.stringify(rec.name)} has no layers to label`)
-    const { config: _config, ...kept } = rec
+    const { config: _config, blobs: _blobs, distribution: _distribution, ...kept } = rec
     const value = JSON.stringify(kept)
     if (Buffer.byteLength(LABEL_PREFIX + rec.name) + Buffer.byteLength(value) > MAX_LABEL_BYTES) {
       throw new InvalidArgumentError(`image ${JSON.stringify(rec.name)} has too many layers to keep in a label`)

@@ -55,6 +55,8 @@ export async function commitContainer(sn: Snapshotter, name: string, tag: string
     chainId: layer.chainId,
     created: Date.now(),
   }
+  // The base layers keep the registry blobs they came in, so a push sends them by digest.
+  if (source.blobs) image.blobs = structuredClone(source.blobs)
   await imagesOf(sn).put(image)
   return { image, layer }
 }

@@ -29,7 +29,7 @@ import {
   RUN_LABEL,
   type RunState,
 } from './containers.js'
-import { resolveImage } from './imageref.js'
+import { type ResolveOptions, resolveImage } from './imageref.js'
 import { makeInitLayer, readHostResolvConf } from './initlayer.js'
 import { checkKernelMountable } from './kernelmount.js'
 import { findRuntime, forceDelete, requireRootUser, runBundle } from './ociruntime.js'
@@ -46,6 +46,8 @@ export interface RunRequest {
   env?: string[]
   /** Progress of an import the run starts (IMAGE given as a path). */
   onImportProgress?: (p: ImportProgress) => void
+  /** Fetches an image that is neither in the store nor a path (`strata run REF` pulls it). */
+  fetchImage?: ResolveOptions['fetch']
 }
 
 /** What a run needs from its caller: the store, taken and given back around the container's life. */
@@ -72,7 +74,10 @@ export async function runContainer(ctx: RunHost, req: RunRequest): Promise<numbe
   const signals = new SignalGuard()
   try {
     const sn = await ctx.sn()
-    const image = await resolveImage(sn, req.image, req.onImportProgress ? { onProgress: req.onImportProgress } : {})
+    const image = await resolveImage(sn, req.image, {
+      ...(req.onImportProgress ? { onProgress: req.onImportProgress } : {}),
+      ...(req.fetchImage ? { fetch: req.fetchImage } : {}),
+    })
     signals.check()
     const ctr = await createContainer(sn, image, req)
     if (req.name === undefined) ctx.err.write(`${ctr.name}\n`)

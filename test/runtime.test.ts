@@ -7,13 +7,16 @@
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { readFile, rm } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, type TestContext } from 'vitest'
 import { openSnapshotter, type Snapshotter } from '../index.js'
 import { hasTool, requireRoot, requireTool } from './helpers/index.js'
 import { buildBusyboxImage } from './helpers/busybox.js'
 import { strataCli } from './helpers/cli.js'
-import { tempDir } from './helpers/tools.js'
+import { skopeoPush, startRegistry } from './helpers/registry.js'
+import { run, tempDir } from './helpers/tools.js'
+import { assertSameTree } from '../conformance/compare.js'
+import { DirFs } from '../fs/dirfs.js'
 
 let work: string
 let layout: string | undefined
@@ -214,6 +217,50 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
     expect(r.stderr).toMatch(/^strata run: ERR_NOT_FOUND: command "no-such-command" is not an executable file in the image[^\n]*\n$/)
     expect(await snapshotNames()).toEqual(before)
     expect(await leftoverMounts()).toEqual([])
+  })
+})
+
+describe('strata run REF from a registry', () => {
+  it('strata run REF pulls the missing image; commit-container + push is read back by skopeo + umoci; a second push sends no layer bytes', async (ctx) => {
+    const busybox = requireRuntime(ctx)
+    for (const tool of ['skopeo', 'docker-registry']) requireTool(ctx, tool)
+    const registry = await startRegistry()
+    ctx.onTestFinished(() => registry.stop())
+    await skopeoPush(busybox, 'latest', `${registry.host}/library/busybox:latest`)
+    const strata = (...args: string[]) => strataCli(['--root', root, '--driver', 'overlay', ...args])
+    const ref = `${registry.host}/library/busybox:latest`
+    const ran = await strata('run', '--name', 'c1', ref, '--', 'sh', '-c', 'echo made here > /hello; rm /etc/passwd; mkdir -p /srv/a')
+    expect(ran.code, ran.stderr).toBe(0)
+    const images = JSON.parse((await strata('--json', 'images')).stdout) as Array<{ tag: string }>
+    expect(images.map((i) => i.tag)).toContain(ref)
+    const committed = await strata('--json', 'commit-container', 'c1', '--tag', 'mine')
+    expect(committed.code, committed.stderr).toBe(0)
+    const { chainId } = JSON.parse(committed.stdout) as { chainId: string }
+    const dest = `${registry.host}/made/busybox:mine`
+    const pushed = await strata('--json', 'push', 'mine', dest)
+    expect(pushed.code, pushed.stderr).toBe(0)
+    const first = JSON.parse(pushed.stdout) as { digest: string; layers: Array<{ how: string }> }
+    expect(first.layers.map((l) => l.how)).toEqual(['mounted', 'uploaded'])
+    const layout = join(work, 'pushed')
+    await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${dest}`, `oci:${layout}:mine`])
+    await run('umoci', ['unpack', '--image', `${layout}:mine`, join(work, 'pushed-bundle')])
+    const sn = await openSnapshotter('overlay', root)
+    const fs = await sn.open(chainId)
+    try {
+      await assertSameTree(new DirFs(join(work, 'pushed-bundle', 'rootfs'), { readOnly: true }), fs, 'pushed container')
+      expect((await fs.readFile('/hello')).toString()).toBe('made here\n')
+    } finally {
+      await fs.close()
+      await sn.close()
+    }
+    const again = await strata('--json', 'push', 'mine', dest)
+    const second = JSON.parse(again.stdout) as { digest: string; uploadedBytes: number; layers: Array<{ how: string }> }
+    expect(second.uploadedBytes).toBe(0)
+    expect(second.layers.map((l) => l.how)).toEqual(['present', 'present'])
+    expect(second.digest).toBe(first.digest)
+    const plain = await strata('push', 'mine', `${registry.host}/made/busybox:again`)
+    expect(plain.stdout).toBe(`${registry.host}/made/busybox@${first.digest}\n`)
+    expect(plain.stderr).toContain('layers: 2 present, 0 mounted, 0 copied, 0 uploaded')
   })
 })
 

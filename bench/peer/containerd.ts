@@ -32,7 +32,7 @@ export function peerAvailable(): boolean {
 }
 
 /** A containerd daemon owning `root` (its state and socket live beside it). */
-class Daemon {
+export class Daemon {
   readonly root: string
   readonly socket: string
   readonly #proc: ChildProcess

@@ -6,17 +6,19 @@ import { findContainer, listContainers, removeContainer } from '../../runtime/co
 import { ensureStopped } from '../../runtime/reap.js'
 import { runContainer } from '../../runtime/run.js'
 import { importProgress } from '../progress.js'
+import { pullForRun } from './registry.js'
 import { humanBytes } from './snapshots.js'
 
 export const run: Command = {
   name: 'run',
-  summary: 'run a command in a new container of IMAGE (a tag, or a path to import) with runc',
+  summary: 'run a command in a new container of IMAGE (a tag, a path to import, or a registry reference to pull) with runc',
   usage: 'run [--name NAME] [--rm] [-e NAME=VALUE]... IMAGE [-- CMD [ARG]...]',
   help: [
     "Makes <name>-init (hosts, hostname, resolv.conf) on the image's top layer and the container layer <name> on it,",
     "mounts it, writes an OCI bundle and runs it with runc (or crun) as root; exits with the command's exit code.",
     "CMD replaces the image's Cmd and keeps its Entrypoint. Without --name a name is made up and printed on stderr.",
     "-e/--env sets a variable over the image's Env (a bare NAME passes ours on, as docker run -e).",
+    'IMAGE naming a registry (host:port/name:tag, docker.io/...) is pulled when the store lacks it.',
     'The container is kept for ps, commit-container and rm-container unless --rm. Needs root and a driver with',
     'kernel mounts (native, overlay).',
   ].join('\n'),
@@ -34,6 +36,7 @@ export const run: Command = {
       env,
       ...(opts.name === undefined ? {} : { name: opts.name as string }),
       ...(onImportProgress === undefined ? {} : { onImportProgress }),
+      fetchImage: (sn, ref) => pullForRun(ctx, sn, ref),
     })
   },
 }

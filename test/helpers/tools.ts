@@ -19,7 +19,7 @@ export async function missingTools(...tools: string[]): Promise<string | undefin
   const missing: string[] = []
   for (const t of tools) if (!hasTool(t)) missing.push(t)
   if (missing.length === 0) return undefined
-  const reason = `missing ${missing.join(', ')} (apt-get install umoci busybox-static skopeo)`
+  const reason = `missing ${missing.join(', ')} (apt-get install umoci busybox-static skopeo docker-registry apache2-utils openssl)`
   if (underCI) throw new Error(`${reason}: CI must not skip these tests`)
   return reason
 }
