@@ -6,7 +6,7 @@
  * no mount and no snapshot behind.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { readFile, rm } from 'node:fs/promises'
+import { mkdir, readFile, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, type TestContext } from 'vitest'
 import { openSnapshotter, type Snapshotter } from '../index.js'
@@ -22,8 +22,15 @@ let work: string
 let layout: string | undefined
 let root: string
 
+let hostTmp: string
+
 beforeAll(async () => {
   work = await tempDir('runtime')
+  // Every strata run of this file makes its bundle under a temp dir of its own, so the
+  // leftover-mount checks see this file's mounts only, not those of other tests running meanwhile.
+  hostTmp = join(work, 'host-tmp')
+  await mkdir(hostTmp)
+  process.env.TMPDIR = hostTmp
   if (hasTool('umoci') && hasTool('busybox')) layout = await buildBusyboxImage(work)
 }, 60_000)
 afterAll(() => rm(work, { recursive: true, force: true }))
@@ -62,7 +69,7 @@ async function leftoverMounts(): Promise<string[]> {
   return info
     .split('\n')
     .map((l) => l.split(' ')[4] ?? '')
-    .filter((p) => p.includes('strata-run-') || p.startsWith(root))
+    .filter((p) => p.startsWith(hostTmp) || p.startsWith(root))
 }
 
 /** runc's status of a container, or undefined once runc no longer knows it. */
