@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import { chainIds } from '../../layers/digest.js'
 import { FailedPreconditionError, isSnapshotterError } from '../../core/errors.js'
 import { importImage } from '../../image/import.js'
+import { removeImage } from '../../image/remove.js'
 import { imagesOf } from '../../image/store.js'
 import { applyLayer } from '../../layers/apply.js'
 import { exportDiff } from '../../layers/export.js'
@@ -108,4 +109,22 @@ export const images: Command = {
   },
 }
 
-export const layerCommands = [diff, apply, importCommand, images]
+export const rmi: Command = {
+  name: 'rmi',
+  summary: 'remove images, and the layers no other image or snapshot needs',
+  usage: 'rmi IMAGE...',
+  help: 'A layer another image shares, or a container or commit sits on, stays; strata rm refuses a layer an image uses.',
+  args: [1, Infinity],
+  async run(ctx, names) {
+    const sn = await ctx.sn()
+    const results = []
+    for (const name of names) {
+      const r = await removeImage(sn, name)
+      results.push(r)
+      if (!ctx.json) ctx.print(`removed ${r.name} (${r.removed.length} layers freed)`)
+    }
+    if (ctx.json) ctx.printJson(results)
+  },
+}
+
+export const layerCommands = [diff, apply, importCommand, images, rmi]

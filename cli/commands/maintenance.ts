@@ -1,6 +1,8 @@
 /** Housekeeping: cleanup and the consistency check. */
 import type { Command } from '../command.js'
-import type { Checkable } from '../../core/snapshotter.js'
+import type { Checkable, Snapshotter } from '../../core/snapshotter.js'
+import { checkImages } from '../../image/remove.js'
+import { abandonedWork, reclaimAbandoned } from '../../layers/reclaim.js'
 import { reapInterrupted } from '../../runtime/reap.js'
 
 export const cleanup: Command = {
@@ -12,6 +14,7 @@ export const cleanup: Command = {
   async run(ctx) {
     const sn = await ctx.sn()
     for (const name of await reapInterrupted(sn)) ctx.print(`released container ${name} (its strata run had died)`)
+    for (const w of await reclaimAbandoned(sn)) ctx.print(`removed ${w.key} (${w.purpose} work of dead process ${w.pid})`)
     await sn.cleanup()
   },
 }
@@ -28,15 +31,26 @@ export const check: Command = {
       return 0
     }
     const report = await sn.check()
+    const driverProblems = [...report.problems]
+    // Beside the driver's findings: images that lost a layer, and work a dead process left.
+    const images = await checkImages(sn as Snapshotter)
+    const abandoned = (await abandonedWork(sn as Snapshotter)).map(
+      (w) => `${w.key}: ${w.purpose} work of dead process ${w.pid} (strata cleanup removes it)`,
+    )
+    report.problems.push(...images, ...abandoned)
     if (ctx.json) ctx.printJson(report)
     else {
-      for (const p of report.problems) ctx.print(`missing: ${p}`)
+      for (const p of [...driverProblems, ...images]) ctx.print(`missing: ${p}`)
+      for (const p of abandoned) ctx.print(`abandoned: ${p}`)
       for (const id of report.orphans) ctx.print(`orphan: data of id ${id} has no record (strata cleanup removes it)`)
-      ctx.print(
-        report.problems.length + report.orphans.length === 0 ? 'ok' : `${report.missing.length} missing, ${report.orphans.length} orphaned`,
-      )
+      const bad = [
+        report.missing.length + images.length > 0 ? `${report.missing.length + images.length} missing` : '',
+        report.orphans.length > 0 ? `${report.orphans.length} orphaned` : '',
+        abandoned.length > 0 ? `${abandoned.length} abandoned` : '',
+      ].filter(Boolean)
+      ctx.print(report.problems.length + report.orphans.length === 0 ? 'ok' : bad.join(', ') || `${driverProblems.length} problems`)
     }
-    return report.missing.length + report.orphans.length === 0 ? 0 : 1
+    return report.missing.length + report.orphans.length + images.length + abandoned.length === 0 ? 0 : 1
   },
 }
 

@@ -1,4 +1,5 @@
 /** The `ctr snapshots` family: ls, tree, info, usage, mounts, prepare, view, commit, rm, label. */
+import { assertNoImageUses } from '../../image/remove.js'
 import type { Command } from '../command.js'
 import { UsageError } from '../command.js'
 import type { CliContext } from '../context.js'
@@ -155,12 +156,15 @@ export const commit: Command = {
 
 export const rm: Command = {
   name: 'rm',
-  summary: 'remove snapshots (children first)',
+  summary: 'remove snapshots (children first); a layer an image uses is refused (strata rmi)',
   usage: 'rm KEY...',
   args: [1, Infinity],
   async run(ctx, keys) {
     const sn = await ctx.sn()
-    for (const key of keys) await sn.remove(key)
+    for (const key of keys) {
+      await assertNoImageUses(sn, key)
+      await sn.remove(key)
+    }
   },
 }
 
