@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util'
 import '../index.js'
-import { UsageError, type Command } from './command.js'
+import { InterruptedError, UsageError, type Command } from './command.js'
 import { CliContext, defaultRoot } from './context.js'
 import { snapshotCommands } from './commands/snapshots.js'
 import { maintenanceCommands } from './commands/maintenance.js'
@@ -102,6 +102,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof UsageError) {
       process.stderr.write(`strata ${command.name}: ${err.message}\n`)
       return 2
+    }
+    if (err instanceof InterruptedError) {
+      process.stderr.write(`strata ${command.name}: ${err.message}\n`)
+      return err.signal === 'SIGINT' ? 130 : 143
     }
     const code =
       isSnapshotterError(err) || typeof (err as { code?: unknown }).code === 'string' ? `${(err as { code: string }).code}: ` : ''

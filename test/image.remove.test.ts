@@ -4,9 +4,10 @@
  * reports an image that lost a layer, and a work-in-progress snapshot whose
  * builder was SIGKILLed is listed by check and removed by cleanup.
  */
-import { spawn } from 'node:child_process'
-import { rm } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { execFileSync, spawn } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openSnapshotter } from '../core/registry.js'
 import {
@@ -25,6 +26,7 @@ import {
 import { processStart } from '../layers/owner.js'
 import { strataCli } from './helpers/cli.js'
 import { tempDir } from './helpers/tools.js'
+import { tarOf } from './helpers/tars.js'
 
 const diff = (n: string) => sha256Digest(`layer ${n}`)
 let root: string
@@ -34,7 +36,7 @@ let sn: Snapshotter
 async function fakeImage(name: string, diffIds: string[]): Promise<string[]> {
   const ids = chainIds(diffIds)
   for (const [i, id] of ids.entries()) {
-    if ((await sn.walk([`name==${id}`]).next()).done === false) continue
+    if ((await names()).includes(id)) continue
     await buildSnapshot(sn, { purpose: 'unpack', parent: ids[i - 1], name: id }, async (fs) => fs.writeFile(`/f${i}`, Buffer.from(name)))
   }
   await imagesOf(sn).put({ name, configDigest: sha256Digest(name), diffIds, chainId: ids.at(-1), created: Date.now() })
@@ -154,4 +156,82 @@ describe('work a dead process left', () => {
     expect((await reclaimAbandoned(sn)).map((w) => w.key)).toEqual(['reused'])
     expect(await names()).toEqual(['mine'])
   })
+})
+
+/** An OCI layout whose one layer blob is a FIFO: the test decides when (and whether) its bytes arrive. */
+async function fifoLayout(dir: string, layer: Buffer): Promise<string> {
+  const blobs = join(dir, 'blobs', 'sha256')
+  await mkdir(blobs, { recursive: true })
+  const put = async (data: Buffer | string): Promise<{ digest: string; size: number }> => {
+    const digest = sha256Digest(data)
+    await writeFile(join(blobs, digest.slice(7)), data)
+    return { digest, size: Buffer.byteLength(data) }
+  }
+  const diffId = sha256Digest(layer)
+  const config = await put(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] } }))
+  const fifo = join(blobs, diffId.slice(7))
+  execFileSync('mkfifo', [fifo])
+  const manifest = await put(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: diffId, size: layer.length }],
+    }),
+  )
+  await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'org.opencontainers.image.ref.name': 'slow' },
+        },
+      ],
+    }),
+  )
+  return fifo
+}
+
+describe('an interrupted strata import', () => {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    it(`${signal} ends it with exit ${code}, one line, and removes the half-unpacked layer`, async () => {
+      await sn.close()
+      const layout = join(root, 'layout')
+      const layer = await tarOf([{ name: 'big', data: Buffer.alloc(4 << 20, 7) }])
+      const fifo = await fifoLayout(layout, layer)
+      const store = join(root, 'store')
+      const child = spawn(process.execPath, [resolve('dist/cli/main.js'), '--root', store, '--driver', 'native', 'import', layout], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString()
+      })
+      const exited = new Promise<number | null>((done) => child.once('exit', (c) => done(c)))
+      const writer = createWriteStream(fifo)
+      writer.on('error', () => {}) // EPIPE once the import has stopped reading
+      await new Promise<void>((done) => writer.write(layer.subarray(0, 1 << 20), () => done()))
+      await new Promise((done) => setTimeout(done, 300)) // let the import write some of it
+      child.kill(signal)
+      // A read from a FIFO blocks a libuv thread until data or EOF: close our end once the signal is in.
+      await new Promise((done) => setTimeout(done, 300))
+      writer.destroy()
+      expect(await exited).toBe(code)
+      expect(stderr).toBe(
+        `strata import: interrupted by ${signal}: the layer being unpacked was removed, layers already committed stay (a new import reuses them)\n`,
+      )
+      const cli = (...args: string[]) => strataCli(['--root', store, ...args])
+      expect((await cli('ls')).stdout.trim()).toBe('KEY  PARENT  KIND')
+      expect((await cli('images')).stdout.trim()).toBe('TAG  ID  LAYERS  SIZE')
+      expect((await cli('check')).stdout).toBe('ok\n')
+      sn = await openSnapshotter('native', root)
+    })
+  }
 })

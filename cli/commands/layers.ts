@@ -9,7 +9,7 @@ import { applyLayer } from '../../layers/apply.js'
 import { exportDiff } from '../../layers/export.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
 import type { Command } from '../command.js'
-import { UsageError } from '../command.js'
+import { interruptible, UsageError } from '../command.js'
 import { importProgress } from '../progress.js'
 import { humanBytes } from './snapshots.js'
 
@@ -59,11 +59,16 @@ export const importCommand: Command = {
   args: [1, 1],
   async run(ctx, [path], opts) {
     const onProgress = importProgress(ctx)
-    const r = await importImage(await ctx.sn(), path, {
-      ...(opts.tag === undefined ? {} : { tag: opts.tag as string }),
-      ...(opts.ref === undefined ? {} : { ref: opts.ref as string }),
-      ...(onProgress ? { onProgress } : {}),
-    })
+    const sn = await ctx.sn()
+    const undone = 'the layer being unpacked was removed, layers already committed stay (a new import reuses them)'
+    const r = await interruptible(undone, (signal) =>
+      importImage(sn, path, {
+        ...(opts.tag === undefined ? {} : { tag: opts.tag as string }),
+        ...(opts.ref === undefined ? {} : { ref: opts.ref as string }),
+        ...(onProgress ? { onProgress } : {}),
+        signal,
+      }),
+    )
     if (ctx.json) return ctx.printJson(r)
     ctx.print(`${r.name} ${r.chainIds.at(-1) ?? '(no layers)'} (${r.chainIds.length} layers, ${r.reused} reused)`)
   },
