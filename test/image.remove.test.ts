@@ -204,7 +204,7 @@ describe('an interrupted strata import', () => {
     it(`${signal} ends it with exit ${code}, one line, and removes the half-unpacked layer`, async () => {
       await sn.close()
       const layout = join(root, 'layout')
-      const layer = await tarOf([{ name: 'big', data: Buffer.alloc(4 << 20, 7) }])
+      const layer = await tarOf([{ name: 'big', content: Buffer.alloc(4 << 20, 7) }])
       const fifo = await fifoLayout(layout, layer)
       const store = join(root, 'store')
       const child = spawn(process.execPath, [resolve('dist/cli/main.js'), '--root', store, '--driver', 'native', 'import', layout], {

@@ -1,0 +1,51 @@
+/** What a person reads from the CLI: --version, errors (one line, one code, JSON under --json), a closed pipe. */
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { errorLine } from '../cli/errorline.js'
+import { NotFoundError } from '../core/errors.js'
+import { strataCli } from './helpers/cli.js'
+
+let root: string
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'strata-everyday-'))
+})
+afterEach(() => rm(root, { recursive: true, force: true }))
+
+describe('what the CLI prints', () => {
+  it('--version prints the package version and --help lists -q and --version', async () => {
+    const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { version: string }
+    expect((await strataCli(['--version'])).stdout).toBe(`strata ${pkg.version}\n`)
+    const help = (await strataCli(['--help'])).stdout
+    expect(help).toContain('[-q|--quiet]')
+    expect(help).toContain('strata --version')
+  })
+
+  it('an error names its code once, also when the message starts with it', () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+    expect(errorLine('import', enospc, false)).toBe('strata import: ENOSPC: no space left on device, write\n')
+    expect(errorLine('rm', new NotFoundError('snapshot "x" does not exist'), false)).toBe(
+      'strata rm: ERR_NOT_FOUND: snapshot "x" does not exist\n',
+    )
+  })
+
+  it('under --json an error is one JSON object on stderr', async () => {
+    const r = await strataCli(['--root', root, '--driver', 'native', '--json', 'info', 'nope'])
+    expect(r.code).toBe(1)
+    expect(r.stdout).toBe('')
+    expect(JSON.parse(r.stderr)).toMatchObject({ command: 'info', code: 'ERR_NOT_FOUND', message: expect.stringContaining('"nope"') })
+  })
+
+  it('strata ls | head -1 ends quietly, without an EPIPE stack trace', async () => {
+    const cli = (...args: string[]) => strataCli(['--root', root, '--driver', 'native', ...args])
+    await cli('prepare', 'k1')
+    const main = resolve('dist/cli/main.js')
+    // head -0 exits before node has written: every write meets a closed pipe.
+    for (const args of [`--root ${root} ls`, '--help']) {
+      const r = spawnSync('sh', ['-c', `node ${main} ${args} | head -0; echo "exit $?"`], { encoding: 'utf8' })
+      expect(r.stderr).toBe('')
+    }
+  })
+})
