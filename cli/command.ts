@@ -15,6 +15,8 @@ export interface Command {
   options?: OptionSpec
   /** Positional arguments: [min, max] (max Infinity for "any number"). */
   args: [number, number]
+  /** Only reads the store: on a root that does not exist it says so and creates nothing. */
+  readOnly?: boolean
   run(ctx: CliContext, args: string[], opts: Record<string, unknown>): Promise<number | void>
 }
 

@@ -107,6 +107,7 @@ export async function main(argv: string[]): Promise<number> {
     driver: opts.driver as string | undefined,
     json: opts.json as boolean | undefined,
     quiet: opts.quiet as boolean | undefined,
+    mustExist: command.readOnly === true,
   })
   try {
     return (await command.run(ctx, args, opts)) ?? 0

@@ -1,5 +1,6 @@
 /** What a person reads from the CLI: --version, errors (one line, one code, JSON under --json), a closed pipe. */
 import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -47,5 +48,17 @@ describe('what the CLI prints', () => {
       const r = spawnSync('sh', ['-c', `node ${main} ${args} | head -0; echo "exit $?"`], { encoding: 'utf8' })
       expect(r.stderr).toBe('')
     }
+  })
+
+  it('read-only commands on a root that does not exist say so and create nothing', async () => {
+    const typo = join(root, 'typo')
+    for (const args of [['ls'], ['tree'], ['info', 'k'], ['usage'], ['images'], ['check'], ['ps']]) {
+      const r = await strataCli(['--root', typo, ...args])
+      expect(r.code, args.join(' ')).toBe(1)
+      expect(r.stderr).toBe(
+        `strata ${args[0]}: ERR_NOT_FOUND: no store at ${typo} (check --root or $STRATA_ROOT; a command that writes makes one)\n`,
+      )
+    }
+    expect(existsSync(typo)).toBe(false)
   })
 })

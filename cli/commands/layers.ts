@@ -15,6 +15,7 @@ import { humanBytes } from './snapshots.js'
 
 export const diff: Command = {
   name: 'diff',
+  readOnly: true,
   summary: 'write the OCI layer tar of KEY against its parent to stdout',
   usage: 'diff KEY > layer.tar',
   help: 'Deletions are .wh.NAME whiteouts, opaque directories carry .wh..wh..opq (OCI image-spec).\nRefuses to write to a terminal.',
@@ -89,6 +90,7 @@ async function imageSize(sn: Snapshotter, diffIds: string[]): Promise<number> {
 
 export const images: Command = {
   name: 'images',
+  readOnly: true,
   summary: 'list the images in the store: tag, id, layers, size',
   usage: 'images',
   args: [0, 0],

@@ -21,6 +21,7 @@ export const cleanup: Command = {
 
 export const check: Command = {
   name: 'check',
+  readOnly: true,
   summary: 'report records without data and data without records (exit 1 when any)',
   usage: 'check',
   args: [0, 0],

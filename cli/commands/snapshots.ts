@@ -35,6 +35,7 @@ function printMounts(ctx: CliContext, mounts: Mount[], target = '<target>'): voi
 
 export const ls: Command = {
   name: 'ls',
+  readOnly: true,
   summary: 'list snapshots (optionally filtered, as in containerd)',
   usage: 'ls [--filter FILTER]...',
   help: 'A filter is selector[,selector...] with selectors like kind==active, parent==NAME,\nlabels."a.b/c"==v, name~=^sha256: ; several --filter are OR-ed.',
@@ -52,6 +53,7 @@ export const ls: Command = {
 
 export const tree: Command = {
   name: 'tree',
+  readOnly: true,
   summary: 'show the parent chains as a tree',
   usage: 'tree',
   args: [0, 0],
@@ -79,6 +81,7 @@ export const tree: Command = {
 
 export const info: Command = {
   name: 'info',
+  readOnly: true,
   summary: 'show one snapshot as JSON',
   usage: 'info KEY',
   args: [1, 1],
@@ -89,6 +92,7 @@ export const info: Command = {
 
 export const usage: Command = {
   name: 'usage',
+  readOnly: true,
   summary: 'space and inodes a snapshot adds on top of its parent (all snapshots without KEY)',
   usage: 'usage [KEY]...',
   args: [0, Infinity],
@@ -118,6 +122,7 @@ export function humanBytes(n: number): string {
 
 export const mounts: Command = {
   name: 'mounts',
+  readOnly: true,
   summary: 'print the mount commands of an active snapshot or view',
   usage: 'mounts KEY [TARGET]',
   args: [1, 2],
