@@ -61,4 +61,14 @@ describe('what the CLI prints', () => {
     }
     expect(existsSync(typo)).toBe(false)
   })
+
+  it('apply of empty input fails with ERR_INVALID_ARGUMENT and leaves the snapshot empty', async () => {
+    const cli = (args: string[], input?: Buffer) =>
+      strataCli(['--root', root, '--driver', 'native', ...args], input === undefined ? {} : { input })
+    await cli(['prepare', 'k'])
+    const r = await cli(['apply', 'k'], Buffer.alloc(0))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe('strata apply: ERR_INVALID_ARGUMENT: the layer is empty (0 bytes): not a tar archive\n')
+    expect((await cli(['usage', 'k'])).stdout).toMatch(/^k\s+\S+ \S+\s+1$/m)
+  })
 })
