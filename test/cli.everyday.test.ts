@@ -71,4 +71,13 @@ describe('what the CLI prints', () => {
     expect(r.stderr).toBe('strata apply: ERR_INVALID_ARGUMENT: the layer is empty (0 bytes): not a tar archive\n')
     expect((await cli(['usage', 'k'])).stdout).toMatch(/^k\s+\S+ \S+\s+1$/m)
   })
+
+  it('benchmark (and lodash) are dev dependencies: only strata bench needs them, and it loads them lazily', async () => {
+    const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { dependencies: Record<string, string> }
+    expect(Object.keys(pkg.dependencies)).not.toContain('benchmark')
+    expect(Object.keys(pkg.dependencies)).not.toContain('lodash')
+    expect(await readFile('cli/commands/bench.ts', 'utf8')).not.toMatch(/^import .*bench\/main/m)
+    const r = await strataCli(['bench', '--only', 'nope'])
+    expect(r.stderr).toMatch(/^strata bench: unknown scenario nope \(.+\)\n$/)
+  })
 })
