@@ -80,4 +80,13 @@ describe('what the CLI prints', () => {
     const r = await strataCli(['bench', '--only', 'nope'])
     expect(r.stderr).toMatch(/^strata bench: unknown scenario nope \(.+\)\n$/)
   })
+
+  it('prepare on a driver without kernel mounts prints no mount command that cannot work', async () => {
+    const r = await strataCli(['--root', root, '--driver', 'row', 'prepare', 'k'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).not.toMatch(/^mount /m)
+    expect(r.stdout).toBe(
+      "# no kernel mount: this driver's snapshots (type strata.row) are reached through strata apply/diff or the library's open()\n",
+    )
+  })
 })

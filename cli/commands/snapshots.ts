@@ -1,4 +1,5 @@
 /** The `ctr snapshots` family: ls, tree, info, usage, mounts, prepare, view, commit, rm, label. */
+import { readFileSync } from 'node:fs'
 import { assertNoImageUses } from '../../image/remove.js'
 import type { Command } from '../command.js'
 import { UsageError } from '../command.js'
@@ -28,9 +29,25 @@ function mountLine(m: Mount, target: string): string {
   return `mount -t ${m.type} ${m.source} ${target}${m.options.length > 0 ? ` -o ${m.options.join(',')}` : ''}`
 }
 
+/** Whether mount(8) can mount this type: a bind mount, or a filesystem the kernel lists in /proc/filesystems. */
+function kernelMountable(type: string): boolean {
+  if (type === 'bind') return true
+  try {
+    return readFileSync('/proc/filesystems', 'utf8')
+      .split('\n')
+      .some((l) => l.split('\t').at(-1) === type)
+  } catch {
+    return !type.includes('.')
+  }
+}
+
 function printMounts(ctx: CliContext, mounts: Mount[], target = '<target>'): void {
-  if (ctx.json) ctx.printJson(mounts)
-  else for (const m of mounts) ctx.print(mountLine(m, target))
+  if (ctx.json) return ctx.printJson(mounts)
+  for (const m of mounts) {
+    if (kernelMountable(m.type)) ctx.print(mountLine(m, target))
+    else
+      ctx.print(`# no kernel mount: this driver's snapshots (type ${m.type}) are reached through strata apply/diff or the library's open()`)
+  }
 }
 
 export const ls: Command = {
