@@ -70,6 +70,13 @@ function version(): string {
   return `strata ${pkg.version}`
 }
 
+/** Set once an error line has been written: one error, one line. */
+let spoke = false
+function say(line: string): void {
+  spoke = true
+  process.stderr.write(line)
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { command, name } = findCommand(argv)
   if (!command) {
@@ -117,10 +124,10 @@ export async function main(argv: string[]): Promise<number> {
       return 2
     }
     if (err instanceof InterruptedError) {
-      process.stderr.write(errorLine(command.name, err, ctx.json))
+      say(errorLine(command.name, err, ctx.json))
       return err.signal === 'SIGINT' ? 130 : 143
     }
-    process.stderr.write(errorLine(command.name, err, ctx.json))
+    say(errorLine(command.name, err, ctx.json))
     if (process.env.STRATA_DEBUG) process.stderr.write(`${(err as Error).stack}\n`)
     return 1
   } finally {
@@ -135,9 +142,17 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err
 })
 
-/** Whatever escapes a command (an error thrown from a stream callback) still ends in one line. */
+/**
+ * Whatever escapes a command (an error thrown from a stream callback) still
+ * ends in one line; after the command has reported its error, an echo of it
+ * from a stream it abandoned says nothing new and is dropped.
+ */
 function lastResort(err: unknown): void {
-  process.stderr.write(errorLine(findCommand(process.argv.slice(2)).name ?? 'strata', err, process.argv.includes('--json')))
+  if (spoke) {
+    if (process.env.STRATA_DEBUG) process.stderr.write(`late: ${(err as Error)?.stack}\n`)
+    process.exit(process.exitCode ?? 1)
+  }
+  say(errorLine(findCommand(process.argv.slice(2)).name ?? 'strata', err, process.argv.includes('--json')))
   if (process.env.STRATA_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`)
   process.exit(1)
 }

@@ -1,7 +1,7 @@
 /** What a person reads from the CLI: --version, errors (one line, one code, JSON under --json), a closed pipe. */
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -88,5 +88,13 @@ describe('what the CLI prints', () => {
     expect(r.stdout).toBe(
       "# no kernel mount: this driver's snapshots (type strata.row) are reached through strata apply/diff or the library's open()\n",
     )
+  })
+
+  it('importing a file that is not an archive prints one line, no stack trace', async () => {
+    const notTar = join(root, 'notes.txt')
+    await writeFile(notTar, 'hello\n')
+    const r = await strataCli(['--root', join(root, 'store'), '--driver', 'native', 'import', notTar])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe(`strata import: ERR_INVALID_ARGUMENT: ${notTar} is not a readable tar archive: Unexpected end of data\n`)
   })
 })

@@ -42,7 +42,10 @@ function kernelMountable(type: string): boolean {
 }
 
 function printMounts(ctx: CliContext, mounts: Mount[], target = '<target>'): void {
-  if (ctx.json) return ctx.printJson(mounts)
+  if (ctx.json) {
+    ctx.printJson(mounts)
+    return
+  }
   for (const m of mounts) {
     if (kernelMountable(m.type)) ctx.print(mountLine(m, target))
     else
