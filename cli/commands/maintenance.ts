@@ -9,7 +9,9 @@ export const cleanup: Command = {
   name: 'cleanup',
   summary: 'free what removed snapshots, crashed operations and killed runs left behind',
   usage: 'cleanup',
-  help: 'A container whose strata run was killed is stopped in its runtime, unmounted, and marked stopped again.',
+  help:
+    'A container whose strata run was killed is stopped in its runtime, unmounted, and marked stopped again.\n' +
+    'Work-in-progress snapshots (strata-unpack-…, strata-commit-layer-…, strata-init-…) whose process died are removed.',
   args: [0, 0],
   async run(ctx) {
     const sn = await ctx.sn()
@@ -22,7 +24,7 @@ export const cleanup: Command = {
 export const check: Command = {
   name: 'check',
   readOnly: true,
-  summary: 'report records without data and data without records (exit 1 when any)',
+  summary: 'report missing or orphaned data, broken images, abandoned work (exit 1 if any)',
   usage: 'check',
   args: [0, 0],
   async run(ctx) {
