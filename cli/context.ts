@@ -1,6 +1,8 @@
 /** What every command gets: the store (opened on first use), output helpers, the global flags. */
+import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { NotFoundError } from '../core/errors.js'
 import { Store } from '../core/store.js'
 import { Metastore } from '../core/metastore.js'
 import { openSnapshotter, registeredDrivers } from '../core/registry.js'
@@ -44,12 +46,21 @@ export class CliContext {
   readonly json: boolean
   readonly quiet: boolean
   readonly #driverFlag: string | undefined
+  readonly #mustExist: boolean
   #sn: Snapshotter | undefined
   readonly out: NodeJS.WriteStream = process.stdout
   readonly err: NodeJS.WriteStream = process.stderr
 
-  constructor(opts: { root?: string | undefined; driver?: string | undefined; json?: boolean | undefined; quiet?: boolean | undefined }) {
+  constructor(opts: {
+    root?: string | undefined
+    driver?: string | undefined
+    json?: boolean | undefined
+    quiet?: boolean | undefined
+    /** A read-only command: a root that does not exist is an error, not a new store. */
+    mustExist?: boolean | undefined
+  }) {
     this.root = opts.root ?? defaultRoot()
+    this.#mustExist = opts.mustExist ?? false
     this.json = opts.json ?? false
     this.quiet = opts.quiet ?? false
     this.#driverFlag = opts.driver
@@ -58,6 +69,9 @@ export class CliContext {
   /** Opens the store with the driver it was made with (or --driver, or the default for a new root). */
   async sn(): Promise<Snapshotter> {
     if (this.#sn) return this.#sn
+    if (this.#mustExist && !existsSync(this.root)) {
+      throw new NotFoundError(`no store at ${this.root} (check --root or $STRATA_ROOT; a command that writes makes one)`)
+    }
     const recorded = await rootDriver(this.root)
     if (this.#driverFlag && recorded && this.#driverFlag !== recorded) {
       throw new UsageError(`${this.root} holds a ${recorded} store; drop --driver or pass --driver ${recorded}`)

@@ -3,9 +3,10 @@
  * strata [--root DIR] [--driver overlay|native|row] [--json] <command> [args]
  * Exit codes: 0 ok, 1 error, 2 usage. Errors are one line naming the key and the code.
  */
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import '../index.js'
-import { UsageError, type Command } from './command.js'
+import { InterruptedError, UsageError, type Command } from './command.js'
 import { CliContext, defaultRoot } from './context.js'
 import { snapshotCommands } from './commands/snapshots.js'
 import { maintenanceCommands } from './commands/maintenance.js'
@@ -15,7 +16,7 @@ import { layerCommands } from './commands/layers.js'
 import { registryCommands } from './commands/registry.js'
 import { containerCommands } from './commands/containers.js'
 import { serve } from './commands/serve.js'
-import { isSnapshotterError } from '../core/errors.js'
+import { errorLine } from './errorline.js'
 
 const commands: Command[] = [
   ...snapshotCommands,
@@ -34,12 +35,14 @@ const globalOptions = {
   json: { type: 'boolean' as const },
   quiet: { type: 'boolean' as const, short: 'q' },
   help: { type: 'boolean' as const, short: 'h' },
+  version: { type: 'boolean' as const, short: 'V' },
 }
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length))
   return [
-    'usage: strata [--root DIR] [--driver overlay|native|row] [--json] <command> [args]',
+    'usage: strata [--root DIR] [--driver overlay|native|row] [--json] [-q|--quiet] <command> [args]',
+    '       strata --version',
     '',
     "Snapshot storage for container runtimes (containerd's snapshotter API).",
     `Root defaults to ${defaultRoot()} ($STRATA_ROOT overrides); a root remembers its driver.`,
@@ -62,9 +65,25 @@ function findCommand(argv: string[]): { command: Command | undefined; name: stri
   return { name, command: commands.find((c) => c.name === name) }
 }
 
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return `strata ${pkg.version}`
+}
+
+/** Set once an error line has been written: one error, one line. */
+let spoke = false
+function say(line: string): void {
+  spoke = true
+  process.stderr.write(line)
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { command, name } = findCommand(argv)
   if (!command) {
+    if (name === undefined && (argv.includes('--version') || argv.includes('-V'))) {
+      process.stdout.write(`${version()}\n`)
+      return 0
+    }
     if (name === undefined) {
       process.stdout.write(mainHelp() + '\n')
       return argv.includes('--help') || argv.includes('-h') ? 0 : 2
@@ -95,6 +114,7 @@ export async function main(argv: string[]): Promise<number> {
     driver: opts.driver as string | undefined,
     json: opts.json as boolean | undefined,
     quiet: opts.quiet as boolean | undefined,
+    mustExist: command.readOnly === true,
   })
   try {
     return (await command.run(ctx, args, opts)) ?? 0
@@ -103,9 +123,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`strata ${command.name}: ${err.message}\n`)
       return 2
     }
-    const code =
-      isSnapshotterError(err) || typeof (err as { code?: unknown }).code === 'string' ? `${(err as { code: string }).code}: ` : ''
-    process.stderr.write(`strata ${command.name}: ${code}${(err as Error).message ?? String(err)}\n`)
+    if (err instanceof InterruptedError) {
+      say(errorLine(command.name, err, ctx.json))
+      return err.signal === 'SIGINT' ? 130 : 143
+    }
+    say(errorLine(command.name, err, ctx.json))
     if (process.env.STRATA_DEBUG) process.stderr.write(`${(err as Error).stack}\n`)
     return 1
   } finally {
@@ -114,12 +136,28 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code
-  },
-  (err: unknown) => {
-    process.stderr.write(`strata: ${(err as Error).stack ?? String(err)}\n`)
-    process.exitCode = 1
-  },
-)
+// A reader that stops early (`strata ls | head -1`) is not an error: stop quietly, as ls(1) does.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  throw err
+})
+
+/**
+ * Whatever escapes a command (an error thrown from a stream callback) still
+ * ends in one line; after the command has reported its error, an echo of it
+ * from a stream it abandoned says nothing new and is dropped.
+ */
+function lastResort(err: unknown): void {
+  if (spoke) {
+    if (process.env.STRATA_DEBUG) process.stderr.write(`late: ${(err as Error)?.stack}\n`)
+    process.exit(process.exitCode ?? 1)
+  }
+  say(errorLine(findCommand(process.argv.slice(2)).name ?? 'strata', err, process.argv.includes('--json')))
+  if (process.env.STRATA_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`)
+  process.exit(1)
+}
+process.on('uncaughtException', lastResort)
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code
+}, lastResort)

@@ -36,6 +36,12 @@ export interface ImportOptions extends ApplyOptions, SelectOptions {
   /** The name to keep the image under (default: its ref in the source, else its config digest). */
   tag?: string
   onProgress?: (p: ImportProgress) => void
+  /**
+   * Stops the import: the layer being unpacked is removed and the call
+   * rejects with the signal's reason; layers already committed stay (they are
+   * whole, and a new import reuses them). The image is not recorded.
+   */
+  signal?: AbortSignal
 }
 
 export interface ImportResult {
@@ -68,6 +74,7 @@ export async function importImage(sn: Snapshotter, path: string, opts: ImportOpt
     const ids = chainIds(source.config.rootfs.diff_ids)
     let reused = 0
     for (const [i, layer] of source.layers.entries()) {
+      opts.signal?.throwIfAborted()
       const progress = (phase: ImportProgress['phase'], bytes: number): void =>
         opts.onProgress?.({ layer: i, layers: ids.length, chainId: ids[i], phase, bytes, total: layer.size })
       if (await isCommitted(sn, ids[i])) {
@@ -85,6 +92,7 @@ export async function importImage(sn: Snapshotter, path: string, opts: ImportOpt
       if (!made) reused++
       progress('done', layer.size ?? 0)
     }
+    opts.signal?.throwIfAborted()
     const name = opts.tag ?? source.ref ?? source.configDigest
     const rec: ImageRecord = {
       name,
@@ -122,6 +130,8 @@ export interface UnpackOptions extends ApplyOptions {
   expect?: Pick<LayerBlob, 'diffId' | 'digest' | 'size'>
   /** Blob bytes read so far. */
   onRead?: (bytes: number) => void
+  /** Aborting it ends the read with the signal's reason; the half-made snapshot is removed. */
+  signal?: AbortSignal | undefined
 }
 
 /**
@@ -133,6 +143,11 @@ export interface UnpackOptions extends ApplyOptions {
 export async function unpackLayer(sn: Snapshotter, blob: Readable, opts: UnpackOptions): Promise<ApplyResult | undefined> {
   // A blob with no digest to check (a registry stream verifies its own) is counted, not hashed a second time.
   const blobMeter = opts.expect?.digest === undefined ? new ByteMeter() : new DigestMeter()
+  const abort = (): void => {
+    blob.destroy(opts.signal?.reason as Error)
+  }
+  opts.signal?.throwIfAborted()
+  opts.signal?.addEventListener('abort', abort, { once: true })
   try {
     const built = await buildSnapshot(sn, { purpose: 'unpack', parent: opts.parent, name: opts.name }, async (fs) => {
       blob.on('error', (err) => blobMeter.destroy(err))
@@ -154,6 +169,8 @@ export async function unpackLayer(sn: Snapshotter, blob: Readable, opts: UnpackO
   } catch (err) {
     blob.destroy()
     throw err
+  } finally {
+    opts.signal?.removeEventListener('abort', abort)
   }
 }
 

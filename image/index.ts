@@ -7,3 +7,4 @@
 export { type ImportOptions, type ImportProgress, type ImportResult, importImage, openImage } from './import.js'
 export type { ImageConfig, ImageSource, LayerBlob, SelectOptions } from './source.js'
 export { type DistributionRecord, type ImageRecord, type ImageStore, imagesOf, type LayerBlobRecord } from './store.js'
+export { assertNoImageUses, checkImages, imagesUsing, type RemoveImageResult, removeImage } from './remove.js'

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto'
 import { cleanupAfter, isSnapshotterError } from '../core/errors.js'
 import type { SnapshotFs, Snapshotter } from '../core/snapshotter.js'
+import { processStart } from './owner.js'
 
 /** Label of a work-in-progress snapshot: JSON `{ purpose, pid, target }` (see WorkInProgress). */
 export const WIP_LABEL = 'strata.io/work-in-progress'
@@ -19,6 +20,8 @@ export interface WorkInProgress {
   purpose: string
   /** The process building it. */
   pid: number
+  /** That process's start time (clock ticks since boot, /proc/PID/stat), so a reused pid is not taken for it. */
+  started?: number | undefined
   /** The name it will be committed under, when known before it is filled. */
   target?: string | undefined
 }
@@ -59,7 +62,13 @@ export function workInProgress(labels: Record<string, string>): WorkInProgress |
 export async function buildSnapshot<R>(sn: Snapshotter, opts: BuildOptions<R>, fill: (fs: SnapshotFs) => Promise<R>): Promise<Built<R>> {
   const key = `strata-${opts.purpose}-${randomBytes(8).toString('hex')}`
   const target = typeof opts.name === 'string' ? opts.name : undefined
-  const wip: WorkInProgress = { purpose: opts.purpose, pid: process.pid, ...(target === undefined ? {} : { target }) }
+  const started = processStart(process.pid)
+  const wip: WorkInProgress = {
+    purpose: opts.purpose,
+    pid: process.pid,
+    ...(started === undefined ? {} : { started }),
+    ...(target === undefined ? {} : { target }),
+  }
   await sn.prepare(key, opts.parent, { labels: { [WIP_LABEL]: JSON.stringify(wip) } })
   let fs: SnapshotFs | undefined
   try {

@@ -5,7 +5,8 @@
  * Imports core/ and fs/ only.
  */
 export { type ApplyOptions, type ApplyResult, applyLayer } from './apply.js'
-export { type BuildOptions, type Built, buildSnapshot } from './build.js'
+export { type BuildOptions, type Built, buildSnapshot, WIP_LABEL, type WorkInProgress, workInProgress } from './build.js'
+export { type AbandonedWork, abandonedWork, reclaimAbandoned } from './reclaim.js'
 export { type CommitLayerOptions, type CommitLayerResult, commitLayer } from './commit.js'
 export { chainIds, EMPTY_LAYER_DIFF_ID, isDigest, sha256Digest } from './digest.js'
 export { InvalidLayerError, isLayerError, type LayerProblem } from './errors.js'

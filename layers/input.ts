@@ -98,6 +98,8 @@ export async function openLayerInput(
   const lim = { ...DEFAULT_LIMITS, ...limits }
   const input = source instanceof Readable ? source : Readable.from(source)
   const { head, stream } = await peek(input, 6)
+  // Even an empty layer is a tar (1024 zero bytes): no bytes at all is a mistake (strata apply KEY < /dev/null).
+  if (head.length === 0) throw new InvalidLayerError('corrupt', 'the layer is empty (0 bytes): not a tar archive')
   for (const [name, magic] of OTHERS) {
     if (startsWith(head, magic)) {
       input.destroy()

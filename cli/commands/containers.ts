@@ -51,6 +51,7 @@ function ago(d: Date): string {
 
 export const ps: Command = {
   name: 'ps',
+  readOnly: true,
   summary: 'list containers: name, image, created, status, the space their layer uses',
   usage: 'ps',
   args: [0, 0],

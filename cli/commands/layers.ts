@@ -3,17 +3,19 @@ import { pipeline } from 'node:stream/promises'
 import { chainIds } from '../../layers/digest.js'
 import { FailedPreconditionError, isSnapshotterError } from '../../core/errors.js'
 import { importImage } from '../../image/import.js'
+import { removeImage } from '../../image/remove.js'
 import { imagesOf } from '../../image/store.js'
 import { applyLayer } from '../../layers/apply.js'
 import { exportDiff } from '../../layers/export.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
 import type { Command } from '../command.js'
-import { UsageError } from '../command.js'
+import { interruptible, UsageError } from '../command.js'
 import { importProgress } from '../progress.js'
 import { humanBytes } from './snapshots.js'
 
 export const diff: Command = {
   name: 'diff',
+  readOnly: true,
   summary: 'write the OCI layer tar of KEY against its parent to stdout',
   usage: 'diff KEY > layer.tar',
   help: 'Deletions are .wh.NAME whiteouts, opaque directories carry .wh..wh..opq (OCI image-spec).\nRefuses to write to a terminal.',
@@ -58,11 +60,16 @@ export const importCommand: Command = {
   args: [1, 1],
   async run(ctx, [path], opts) {
     const onProgress = importProgress(ctx)
-    const r = await importImage(await ctx.sn(), path, {
-      ...(opts.tag === undefined ? {} : { tag: opts.tag as string }),
-      ...(opts.ref === undefined ? {} : { ref: opts.ref as string }),
-      ...(onProgress ? { onProgress } : {}),
-    })
+    const sn = await ctx.sn()
+    const undone = 'the layer being unpacked was removed, layers already committed stay (a new import reuses them)'
+    const r = await interruptible(undone, (signal) =>
+      importImage(sn, path, {
+        ...(opts.tag === undefined ? {} : { tag: opts.tag as string }),
+        ...(opts.ref === undefined ? {} : { ref: opts.ref as string }),
+        ...(onProgress ? { onProgress } : {}),
+        signal,
+      }),
+    )
     if (ctx.json) return ctx.printJson(r)
     ctx.print(`${r.name} ${r.chainIds.at(-1) ?? '(no layers)'} (${r.chainIds.length} layers, ${r.reused} reused)`)
   },
@@ -83,6 +90,7 @@ async function imageSize(sn: Snapshotter, diffIds: string[]): Promise<number> {
 
 export const images: Command = {
   name: 'images',
+  readOnly: true,
   summary: 'list the images in the store: tag, id, layers, size',
   usage: 'images',
   args: [0, 0],
@@ -108,4 +116,22 @@ export const images: Command = {
   },
 }
 
-export const layerCommands = [diff, apply, importCommand, images]
+export const rmi: Command = {
+  name: 'rmi',
+  summary: 'remove images, and the layers no other image or snapshot needs',
+  usage: 'rmi IMAGE...',
+  help: 'A layer another image shares, or a container or commit sits on, stays; strata rm refuses a layer an image uses.',
+  args: [1, Infinity],
+  async run(ctx, names) {
+    const sn = await ctx.sn()
+    const results = []
+    for (const name of names) {
+      const r = await removeImage(sn, name)
+      results.push(r)
+      if (!ctx.json) ctx.print(`removed ${r.name} (${r.removed.length} layers freed)`)
+    }
+    if (ctx.json) ctx.printJson(results)
+  },
+}
+
+export const layerCommands = [diff, apply, importCommand, images, rmi]

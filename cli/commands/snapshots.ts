@@ -1,4 +1,6 @@
 /** The `ctr snapshots` family: ls, tree, info, usage, mounts, prepare, view, commit, rm, label. */
+import { readFileSync } from 'node:fs'
+import { assertNoImageUses } from '../../image/remove.js'
 import type { Command } from '../command.js'
 import { UsageError } from '../command.js'
 import type { CliContext } from '../context.js'
@@ -27,13 +29,33 @@ function mountLine(m: Mount, target: string): string {
   return `mount -t ${m.type} ${m.source} ${target}${m.options.length > 0 ? ` -o ${m.options.join(',')}` : ''}`
 }
 
+/** Whether mount(8) can mount this type: a bind mount, or a filesystem the kernel lists in /proc/filesystems. */
+function kernelMountable(type: string): boolean {
+  if (type === 'bind') return true
+  try {
+    return readFileSync('/proc/filesystems', 'utf8')
+      .split('\n')
+      .some((l) => l.split('\t').at(-1) === type)
+  } catch {
+    return !type.includes('.')
+  }
+}
+
 function printMounts(ctx: CliContext, mounts: Mount[], target = '<target>'): void {
-  if (ctx.json) ctx.printJson(mounts)
-  else for (const m of mounts) ctx.print(mountLine(m, target))
+  if (ctx.json) {
+    ctx.printJson(mounts)
+    return
+  }
+  for (const m of mounts) {
+    if (kernelMountable(m.type)) ctx.print(mountLine(m, target))
+    else
+      ctx.print(`# no kernel mount: this driver's snapshots (type ${m.type}) are reached through strata apply/diff or the library's open()`)
+  }
 }
 
 export const ls: Command = {
   name: 'ls',
+  readOnly: true,
   summary: 'list snapshots (optionally filtered, as in containerd)',
   usage: 'ls [--filter FILTER]...',
   help: 'A filter is selector[,selector...] with selectors like kind==active, parent==NAME,\nlabels."a.b/c"==v, name~=^sha256: ; several --filter are OR-ed.',
@@ -51,6 +73,7 @@ export const ls: Command = {
 
 export const tree: Command = {
   name: 'tree',
+  readOnly: true,
   summary: 'show the parent chains as a tree',
   usage: 'tree',
   args: [0, 0],
@@ -78,6 +101,7 @@ export const tree: Command = {
 
 export const info: Command = {
   name: 'info',
+  readOnly: true,
   summary: 'show one snapshot as JSON',
   usage: 'info KEY',
   args: [1, 1],
@@ -88,6 +112,7 @@ export const info: Command = {
 
 export const usage: Command = {
   name: 'usage',
+  readOnly: true,
   summary: 'space and inodes a snapshot adds on top of its parent (all snapshots without KEY)',
   usage: 'usage [KEY]...',
   args: [0, Infinity],
@@ -117,6 +142,7 @@ export function humanBytes(n: number): string {
 
 export const mounts: Command = {
   name: 'mounts',
+  readOnly: true,
   summary: 'print the mount commands of an active snapshot or view',
   usage: 'mounts KEY [TARGET]',
   args: [1, 2],
@@ -155,12 +181,15 @@ export const commit: Command = {
 
 export const rm: Command = {
   name: 'rm',
-  summary: 'remove snapshots (children first)',
+  summary: 'remove snapshots (children first); a layer an image uses is refused (strata rmi)',
   usage: 'rm KEY...',
   args: [1, Infinity],
   async run(ctx, keys) {
     const sn = await ctx.sn()
-    for (const key of keys) await sn.remove(key)
+    for (const key of keys) {
+      await assertNoImageUses(sn, key)
+      await sn.remove(key)
+    }
   },
 }
 
