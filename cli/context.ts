@@ -5,6 +5,8 @@ import { Store } from '../core/store.js'
 import { Metastore } from '../core/metastore.js'
 import { openSnapshotter, registeredDrivers } from '../core/registry.js'
 import type { Snapshotter } from '../core/snapshotter.js'
+import { describeHolder, type Holder } from '../core/storelock.js'
+import { openWhenFree } from '../core/storewait.js'
 import { UsageError } from './command.js'
 
 /** Per-user data directory: $STRATA_ROOT, else $XDG_DATA_HOME/strata, else ~/.local/share/strata. */
@@ -12,6 +14,17 @@ export function defaultRoot(): string {
   if (process.env.STRATA_ROOT) return process.env.STRATA_ROOT
   const data = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share')
   return join(data, 'strata')
+}
+
+/** How long a command waits for a store another process holds, unless --wait or --no-wait says otherwise. */
+export const DEFAULT_WAIT_MS = 30_000
+
+/** `--wait` values: 500ms, 10s, 2m, or a bare number of seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim())
+  if (!m) throw new UsageError(`--wait ${JSON.stringify(text)}: give a duration such as 500ms, 10s or 2m`)
+  const n = Number(m[1])
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000
 }
 
 /** The driver a root was made with, read from its metastore; undefined for a new root. */
@@ -43,28 +56,53 @@ export class CliContext {
   readonly root: string
   readonly json: boolean
   readonly quiet: boolean
+  /** Milliseconds to wait for a store another process holds. */
+  readonly waitMs: number
   readonly #driverFlag: string | undefined
   #sn: Snapshotter | undefined
   readonly out: NodeJS.WriteStream = process.stdout
   readonly err: NodeJS.WriteStream = process.stderr
 
-  constructor(opts: { root?: string | undefined; driver?: string | undefined; json?: boolean | undefined; quiet?: boolean | undefined }) {
+  constructor(opts: {
+    root?: string | undefined
+    driver?: string | undefined
+    json?: boolean | undefined
+    quiet?: boolean | undefined
+    waitMs?: number | undefined
+  }) {
     this.root = opts.root ?? defaultRoot()
+    this.waitMs = opts.waitMs ?? DEFAULT_WAIT_MS
     this.json = opts.json ?? false
     this.quiet = opts.quiet ?? false
     this.#driverFlag = opts.driver
   }
 
-  /** Opens the store with the driver it was made with (or --driver, or the default for a new root). */
-  async sn(): Promise<Snapshotter> {
+  /**
+   * Opens the store with the driver it was made with (or --driver, or the
+   * default for a new root), waiting up to `waitMs` (or `opts.waitMs`) while
+   * another process holds it; a terminal is told who that is.
+   */
+  async sn(opts: { waitMs?: number } = {}): Promise<Snapshotter> {
     if (this.#sn) return this.#sn
+    this.#sn = await openWhenFree(() => this.#open(), {
+      wait: opts.waitMs ?? this.waitMs,
+      onBusy: (holder) => this.#tellWaiting(holder),
+    })
+    return this.#sn
+  }
+
+  #tellWaiting(holder: Holder | undefined): void {
+    if (this.quiet || !this.err.isTTY) return
+    this.err.write(`strata: waiting for ${this.root}: in use by ${describeHolder(holder)}\n`)
+  }
+
+  async #open(): Promise<Snapshotter> {
     const recorded = await rootDriver(this.root)
     if (this.#driverFlag && recorded && this.#driverFlag !== recorded) {
       throw new UsageError(`${this.root} holds a ${recorded} store; drop --driver or pass --driver ${recorded}`)
     }
     const driver = this.#driverFlag ?? recorded ?? defaultDriver()
-    this.#sn = await openSnapshotter(driver, this.root)
-    return this.#sn
+    return openSnapshotter(driver, this.root)
   }
 
   async close(): Promise<void> {
