@@ -58,6 +58,8 @@ export class CliContext {
   readonly quiet: boolean
   /** Milliseconds to wait for a store another process holds. */
   readonly waitMs: number
+  /** Whether --wait or --no-wait was given (a daemon waits only then). */
+  readonly waitGiven: boolean
   readonly #driverFlag: string | undefined
   #sn: Snapshotter | undefined
   readonly out: NodeJS.WriteStream = process.stdout
@@ -72,6 +74,7 @@ export class CliContext {
   }) {
     this.root = opts.root ?? defaultRoot()
     this.waitMs = opts.waitMs ?? DEFAULT_WAIT_MS
+    this.waitGiven = opts.waitMs !== undefined
     this.json = opts.json ?? false
     this.quiet = opts.quiet ?? false
     this.#driverFlag = opts.driver

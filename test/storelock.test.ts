@@ -159,3 +159,32 @@ describe('strata --wait / --no-wait', () => {
     expect((await strata('--wait', '1s', '--no-wait', 'ls')).code).toBe(2)
   })
 })
+
+describe('a root held by strata serve', () => {
+  it('records kind serve and its socket, so a refused command names both; a second serve fails at once', async () => {
+    const socket = join(root, '..', `${root.split('/').pop()}.sock`)
+    const serve = spawn(
+      process.execPath,
+      [resolve('dist/cli/main.js'), '--root', root, '--driver', 'native', 'serve', '--socket', socket],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    )
+    children.push(serve)
+    let log = ''
+    serve.stderr!.on('data', (c: Buffer) => (log += c.toString()))
+    await expect.poll(() => log, { timeout: 10_000 }).toContain('serving')
+    const h = JSON.parse(await readFile(join(root, HOLDER_FILE), 'utf8')) as Holder
+    expect(h).toMatchObject({ pid: serve.pid, kind: 'serve', socket })
+    const ls = await strataCli(['--root', root, '--no-wait', 'ls'])
+    expect(ls.code).toBe(1)
+    expect(ls.stderr).toContain(`in use by pid ${serve.pid} (serve: `)
+    expect(ls.stderr).toContain(`serving ${socket}`)
+    const started = Date.now()
+    const second = await strataCli(['--root', root, 'serve', '--socket', `${socket}2`])
+    expect(second.code).toBe(1)
+    expect(Date.now() - started).toBeLessThan(5000)
+    serve.kill('SIGTERM')
+    await once(serve, 'close')
+  })
+})
