@@ -19,6 +19,7 @@ let root: string
 
 beforeAll(async () => {
   work = await tempDir('sidebyside')
+  await mkdir(join(work, 'tmp'))
   if (hasTool('umoci') && hasTool('busybox')) layout = await buildBusyboxImage(work)
 }, 60_000)
 afterAll(() => rm(work, { recursive: true, force: true }))
@@ -36,7 +37,8 @@ function requireImage(ctx: TestContext, what: string): string {
   return layout!
 }
 
-const strata = (...args: string[]) => strataCli(['--root', root, ...args])
+// Our runs' bundles go to a TMPDIR of our own, so the mount checks here and in other test files never see each other's.
+const strata = (...args: string[]) => strataCli(['--root', root, ...args], { env: { ...process.env, TMPDIR: join(work, 'tmp') } })
 
 /** Runs `ls` and `ps` one after the other until `done` settles; every answer is kept. */
 async function pollBeside(done: Promise<unknown>, driver: string): Promise<CliResult[][]> {
@@ -52,7 +54,7 @@ async function leftoverMounts(): Promise<string[]> {
   return info
     .split('\n')
     .map((l) => l.split(' ')[4] ?? '')
-    .filter((p) => p.includes('strata-run-') || p.startsWith(root))
+    .filter((p) => p.startsWith(join(work, 'tmp')) || p.startsWith(root))
 }
 
 describe.each(['native', 'overlay'])('side by side on a %s root', (driver) => {
