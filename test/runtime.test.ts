@@ -160,9 +160,9 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
         status: string
         bundle: string
       }> | null
-      // Only a run of this file: other files' runs have their bundles under a TMPDIR of their own.
+      // Only a run of this file (its bundles are under hostTmp), never another file's running meanwhile.
       const ours = (c: { id: string; status: string; bundle: string }) =>
-        c.id.startsWith('strata-') && c.status === 'running' && c.bundle.startsWith(join(tmpdir(), 'strata-run-'))
+        c.id.startsWith('strata-') && c.status === 'running' && c.bundle.startsWith(hostTmp)
       id = list?.find(ours)?.id ?? ''
     }
     expect(id, 'strata run exited before its container ran').not.toBe('')
