@@ -7,6 +7,8 @@ import { Store } from '../core/store.js'
 import { Metastore } from '../core/metastore.js'
 import { openSnapshotter, registeredDrivers } from '../core/registry.js'
 import type { Snapshotter } from '../core/snapshotter.js'
+import { describeHolder, type Holder } from '../core/storelock.js'
+import { openWhenFree } from '../core/storewait.js'
 import { UsageError } from './command.js'
 
 /** Per-user data directory: $STRATA_ROOT, else $XDG_DATA_HOME/strata, else ~/.local/share/strata. */
@@ -14,6 +16,17 @@ export function defaultRoot(): string {
   if (process.env.STRATA_ROOT) return process.env.STRATA_ROOT
   const data = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share')
   return join(data, 'strata')
+}
+
+/** How long a command waits for a store another process holds, unless --wait or --no-wait says otherwise. */
+export const DEFAULT_WAIT_MS = 30_000
+
+/** `--wait` values: 500ms, 10s, 2m, or a bare number of seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim())
+  if (!m) throw new UsageError(`--wait ${JSON.stringify(text)}: give a duration such as 500ms, 10s or 2m`)
+  const n = Number(m[1])
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000
 }
 
 /** The driver a root was made with, read from its metastore; undefined for a new root. */
@@ -45,6 +58,10 @@ export class CliContext {
   readonly root: string
   readonly json: boolean
   readonly quiet: boolean
+  /** Milliseconds to wait for a store another process holds. */
+  readonly waitMs: number
+  /** Whether --wait or --no-wait was given (a daemon waits only then). */
+  readonly waitGiven: boolean
   readonly #driverFlag: string | undefined
   readonly #mustExist: boolean
   #sn: Snapshotter | undefined
@@ -58,27 +75,46 @@ export class CliContext {
     quiet?: boolean | undefined
     /** A read-only command: a root that does not exist is an error, not a new store. */
     mustExist?: boolean | undefined
+    waitMs?: number | undefined
   }) {
     this.root = opts.root ?? defaultRoot()
     this.#mustExist = opts.mustExist ?? false
+    this.waitMs = opts.waitMs ?? DEFAULT_WAIT_MS
+    this.waitGiven = opts.waitMs !== undefined
     this.json = opts.json ?? false
     this.quiet = opts.quiet ?? false
     this.#driverFlag = opts.driver
   }
 
-  /** Opens the store with the driver it was made with (or --driver, or the default for a new root). */
-  async sn(): Promise<Snapshotter> {
+  /**
+   * Opens the store with the driver it was made with (or --driver, or the
+   * default for a new root), waiting up to `waitMs` (or `opts.waitMs`) while
+   * another process holds it; a terminal is told who that is.
+   */
+  async sn(opts: { waitMs?: number } = {}): Promise<Snapshotter> {
     if (this.#sn) return this.#sn
     if (this.#mustExist && !existsSync(this.root)) {
       throw new NotFoundError(`no store at ${this.root} (check --root or $STRATA_ROOT; a command that writes makes one)`)
     }
+    this.#sn = await openWhenFree(() => this.#open(), {
+      wait: opts.waitMs ?? this.waitMs,
+      onBusy: (holder) => this.#tellWaiting(holder),
+    })
+    return this.#sn
+  }
+
+  #tellWaiting(holder: Holder | undefined): void {
+    if (this.quiet || !this.err.isTTY) return
+    this.err.write(`strata: waiting for ${this.root}: in use by ${describeHolder(holder)}\n`)
+  }
+
+  async #open(): Promise<Snapshotter> {
     const recorded = await rootDriver(this.root)
     if (this.#driverFlag && recorded && this.#driverFlag !== recorded) {
       throw new UsageError(`${this.root} holds a ${recorded} store; drop --driver or pass --driver ${recorded}`)
     }
     const driver = this.#driverFlag ?? recorded ?? defaultDriver()
-    this.#sn = await openSnapshotter(driver, this.root)
-    return this.#sn
+    return openSnapshotter(driver, this.root)
   }
 
   async close(): Promise<void> {

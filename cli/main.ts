@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
- * strata [--root DIR] [--driver overlay|native|row] [--json] <command> [args]
+ * strata [--root DIR] [--driver overlay|native|row] [--json] [--wait DURATION | --no-wait] <command> [args]
  * Exit codes: 0 ok, 1 error, 2 usage. Errors are one line naming the key and the code.
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import '../index.js'
 import { InterruptedError, UsageError, type Command } from './command.js'
-import { CliContext, defaultRoot } from './context.js'
+import { CliContext, DEFAULT_WAIT_MS, defaultRoot, parseDuration } from './context.js'
+import { setHolderInfo } from '../core/storelock.js'
 import { snapshotCommands } from './commands/snapshots.js'
 import { maintenanceCommands } from './commands/maintenance.js'
 import { conformanceCommand } from './commands/conformance.js'
@@ -34,6 +35,8 @@ const globalOptions = {
   driver: { type: 'string' as const },
   json: { type: 'boolean' as const },
   quiet: { type: 'boolean' as const, short: 'q' },
+  wait: { type: 'string' as const },
+  'no-wait': { type: 'boolean' as const },
   help: { type: 'boolean' as const, short: 'h' },
   version: { type: 'boolean' as const, short: 'V' },
 }
@@ -41,11 +44,13 @@ const globalOptions = {
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length))
   return [
-    'usage: strata [--root DIR] [--driver overlay|native|row] [--json] [-q|--quiet] <command> [args]',
+    'usage: strata [--root DIR] [--driver overlay|native|row] [--json] [-q|--quiet] [--wait DURATION | --no-wait] <command> [args]',
     '       strata --version',
     '',
     "Snapshot storage for container runtimes (containerd's snapshotter API).",
     `Root defaults to ${defaultRoot()} ($STRATA_ROOT overrides); a root remembers its driver.`,
+    `One process uses a root at a time: a command waits up to ${DEFAULT_WAIT_MS / 1000} s for it (--wait 2m, --wait 500ms;`,
+    '--no-wait fails at once), telling a terminal which pid holds it, and holds it only while it works.',
     '',
     'commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -109,7 +114,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`strata ${command.name}: wrong number of arguments\nusage: strata ${command.usage}\n`)
     return 2
   }
+  let waitMs: number | undefined
+  try {
+    if (opts['no-wait'] && opts.wait !== undefined) throw new UsageError('--wait and --no-wait contradict each other')
+    waitMs = opts['no-wait'] ? 0 : opts.wait === undefined ? undefined : parseDuration(opts.wait as string)
+  } catch (err) {
+    process.stderr.write(`strata ${command.name}: ${(err as Error).message}\n`)
+    return 2
+  }
+  setHolderInfo({ kind: 'cli' })
   const ctx = new CliContext({
+    waitMs,
     root: opts.root as string | undefined,
     driver: opts.driver as string | undefined,
     json: opts.json as boolean | undefined,

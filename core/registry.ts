@@ -1,6 +1,7 @@
 /** Drivers by name. Core registers none: the package entry registers the built-in ones. */
 import { InvalidArgumentError } from './errors.js'
 import type { Snapshotter } from './snapshotter.js'
+import { checkWait, openWhenFree } from './storewait.js'
 
 export type DriverFactory = (root: string, options?: Record<string, unknown>) => Promise<Snapshotter>
 
@@ -18,11 +19,20 @@ export function registeredDrivers(): string[] {
   return [...drivers.keys()]
 }
 
+/**
+ * Opens `root` with the named driver. `options.wait` (milliseconds, default
+ * 0, Infinity for no limit) keeps retrying while another process holds the
+ * store, then fails with StoreInUseError (ERR_UNAVAILABLE) naming the holder;
+ * every other option goes to the driver.
+ */
 export async function openSnapshotter(driver: string, root: string, options?: Record<string, unknown>): Promise<Snapshotter> {
   const factory = drivers.get(driver)
   if (!factory) {
     throw new InvalidArgumentError(`unknown driver ${JSON.stringify(driver)} (registered: ${registeredDrivers().join(', ') || 'none'})`)
   }
   if (typeof root !== 'string' || root.length === 0) throw new InvalidArgumentError('root must be a non-empty path')
-  return factory(root, options)
+  if (typeof options !== 'object' || options === null || !Object.hasOwn(options, 'wait')) return factory(root, options)
+  const { wait, ...driverOptions } = options
+  const ms = checkWait(wait)
+  return openWhenFree(() => factory(root, driverOptions), { wait: ms })
 }

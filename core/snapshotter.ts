@@ -28,6 +28,13 @@
  * Every failure is a typed error from `core/errors.ts` with a stable `code`,
  * and a failed call changes nothing, even when the process dies halfway: the
  * next open removes whatever no record points to.
+ *
+ * One process holds a store at a time. A second open of the same root (by
+ * any path, with any driver) in this process or another fails with
+ * ERR_UNAVAILABLE (a StoreInUseError naming the holder from
+ * `<root>/holder.json`) and leaves the first open's lock intact;
+ * `openSnapshotter(driver, root, { wait: ms })` retries until the holder lets
+ * go. A holder that dies, even by SIGKILL, takes its lock with it.
  */
 
 /** What a snapshot is: writable (`active`), read-only (`view`) or frozen (`committed`). */
@@ -144,7 +151,12 @@ export interface Snapshotter {
   /** Frees what removed snapshots and crashed operations left behind. */
   cleanup(): Promise<void>
 
-  /** Releases the store; afterwards every call is ERR_UNAVAILABLE. Twice is fine. */
+  /**
+   * Releases the store; afterwards every call is ERR_UNAVAILABLE. Twice is
+   * fine. To let other processes in during a long wait of your own, close and
+   * open again (with `wait`): an open costs LevelDB's recovery and a cleanup
+   * pass over the records, milliseconds for hundreds of snapshots.
+   */
   close(): Promise<void>
 }
 

@@ -1,8 +1,10 @@
 /**
  * A store is one root directory owned by one process: `<root>/meta` is the
  * LevelDB every concern shares through sublevels (values in msgpack), and
- * `<root>/tmp` holds work in progress. LevelDB's own LOCK file is the
- * process lock: a second opener, here or in another process, is refused.
+ * `<root>/tmp` holds work in progress. LevelDB's own LOCK file is the lock
+ * between processes; within a process a registry refuses a second open
+ * before it can touch (and so drop) that lock; `<root>/holder.json` says who
+ * holds it (core/storelock.ts).
  */
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -10,6 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { DataLossError, UnavailableError } from './errors.js'
+import { claimRoot, readHolder, removeHolder, StoreInUseError, writeHolder } from './storelock.js'
 
 const packr = new Packr({ useRecords: false, moreTypes: false })
 
@@ -100,30 +103,48 @@ export class Store {
   readonly tmpRoot: string
 
   readonly #removeTree: (path: string) => Promise<void>
+  readonly #unclaim: () => void
+  #closed = false
 
-  private constructor(root: string, db: Db, removeTree: (path: string) => Promise<void>) {
+  private constructor(root: string, db: Db, removeTree: (path: string) => Promise<void>, unclaim: () => void) {
     this.root = root
     this.db = db
     this.tmpRoot = join(root, 'tmp')
     this.#removeTree = removeTree
+    this.#unclaim = unclaim
   }
 
-  /** Opens (creating if missing) the store at `root`; ERR_UNAVAILABLE if another holds it. */
+  /**
+   * Opens (creating if missing) the store at `root`. StoreInUseError
+   * (ERR_UNAVAILABLE) if this or another process holds it: this process's
+   * own hold is checked before any file of the store is touched.
+   */
   static async open(root: string, opts: StoreOptions = {}): Promise<Store> {
     await mkdir(root, { recursive: true, mode: 0o711 })
-    const db: Db = new Level<string, Buffer>(join(root, 'meta'), { valueEncoding: 'buffer' })
+    const unclaim = await claimRoot(root)
+    let db: Db | undefined
     try {
-      await db.open(opts.writeBufferSize === undefined ? {} : { writeBufferSize: opts.writeBufferSize })
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause
-      if (cause?.code === 'LEVEL_LOCKED') {
-        throw new UnavailableError(`store ${root} is in use by another process or open handle`, { cause: err })
+      db = new Level<string, Buffer>(join(root, 'meta'), { valueEncoding: 'buffer' })
+      try {
+        await db.open(opts.writeBufferSize === undefined ? {} : { writeBufferSize: opts.writeBufferSize })
+      } catch (err) {
+        db = undefined
+        const cause = (err as { cause?: { code?: string } }).cause
+        if (cause?.code === 'LEVEL_LOCKED') throw new StoreInUseError(root, await readHolder(root), { cause: err })
+        throw new UnavailableError(`cannot open store ${root}: ${(err as Error).message}`, { cause: err })
       }
-      throw new UnavailableError(`cannot open store ${root}: ${(err as Error).message}`, { cause: err })
+      await writeHolder(root)
+      const store = new Store(root, db, opts.removeTree ?? removeRecursively, unclaim)
+      await store.clearTmp()
+      return store
+    } catch (err) {
+      if (db !== undefined) {
+        await removeHolder(root).catch(() => {})
+        await db.close().catch(() => {})
+      }
+      unclaim()
+      throw err
     }
-    const store = new Store(root, db, opts.removeTree ?? removeRecursively)
-    await store.clearTmp()
-    return store
   }
 
   sublevel<V>(name: string): Sublevel<string, V> {
@@ -153,7 +174,15 @@ export class Store {
     }
   }
 
+  /** Gives the store up: the holder record goes first, while the lock still keeps it ours. */
   async close(): Promise<void> {
-    await this.db.close()
+    if (this.#closed) return
+    this.#closed = true
+    try {
+      await removeHolder(this.root).catch(() => {})
+      await this.db.close()
+    } finally {
+      this.#unclaim()
+    }
   }
 }

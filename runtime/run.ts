@@ -7,7 +7,7 @@
  * pid marks the container as running so they leave it alone.
  */
 import { randomBytes } from 'node:crypto'
-import { cleanupAfter, isSnapshotterError } from '../core/errors.js'
+import { cleanupAfter } from '../core/errors.js'
 import { removeIfThere } from '../layers/build.js'
 import type { ImageRecord } from '../image/store.js'
 import { mountAll } from '../fs/mount.js'
@@ -52,8 +52,8 @@ export interface RunRequest {
 
 /** What a run needs from its caller: the store, taken and given back around the container's life. */
 export interface RunHost {
-  /** The open snapshotter (opened again after `release`). */
-  sn(): Promise<Snapshotter>
+  /** The open snapshotter (opened again after `release`), waiting up to `waitMs` while another process holds it. */
+  sn(opts?: { waitMs?: number }): Promise<Snapshotter>
   /** Closes the store so other processes can use it while the container runs. */
   release(): Promise<void>
   /** Where the generated container name is written. */
@@ -153,14 +153,14 @@ async function start(ctx: RunHost, runtime: string, ctr: Created, signals: Signa
   }
 }
 
-/** Opens the store again, waiting while another strata process holds it. */
-async function reopen(ctx: RunHost): Promise<Snapshotter> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await ctx.sn()
-    } catch (err) {
-      if (!isSnapshotterError(err, 'ERR_UNAVAILABLE') || attempt >= 600) throw err
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
+/**
+ * How long a run waits to take the store back when its container has exited:
+ * longer than a command's wait, since giving up leaves the container labelled
+ * as interrupted (undone by the next cleanup or rm-container) rather than tidy.
+ */
+const REOPEN_WAIT_MS = 10 * 60_000
+
+/** Opens the store again once the container has exited, waiting while another process holds it. */
+function reopen(ctx: RunHost): Promise<Snapshotter> {
+  return ctx.sn({ waitMs: REOPEN_WAIT_MS })
 }

@@ -158,8 +158,12 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
       const list = JSON.parse(execFileSync('runc', ['list', '--format', 'json']).toString() || 'null') as Array<{
         id: string
         status: string
+        bundle: string
       }> | null
-      id = list?.find((c) => c.id.startsWith('strata-') && c.status === 'running')?.id ?? ''
+      // Only a run of this file (its bundles are under hostTmp), never another file's running meanwhile.
+      const ours = (c: { id: string; status: string; bundle: string }) =>
+        c.id.startsWith('strata-') && c.status === 'running' && c.bundle.startsWith(hostTmp)
+      id = list?.find(ours)?.id ?? ''
     }
     expect(id, 'strata run exited before its container ran').not.toBe('')
     proc.kill('SIGKILL')

@@ -1,4 +1,6 @@
 /** `strata serve`: the store as containerd's proxy snapshotter, in the foreground until SIGTERM or SIGINT. */
+import { resolve } from 'node:path'
+import { setHolderInfo } from '../../core/storelock.js'
 import type { Command } from '../command.js'
 import { UsageError } from '../command.js'
 import type { LogFormat } from '../../serve/index.js'
@@ -28,7 +30,10 @@ export const serve: Command = {
     // gRPC loads only for this command, not for every strata invocation.
     const { createLogger, serveSnapshotter } = await import('../../serve/index.js')
     const log = createLogger({ format: format as LogFormat })
-    const sn = await ctx.sn()
+    // The holder record tells a refused command where the store is served; a
+    // daemon does not queue behind another holder unless --wait asks it to.
+    setHolderInfo({ kind: 'serve', socket: resolve(socket) })
+    const sn = await ctx.sn({ waitMs: ctx.waitGiven ? ctx.waitMs : 0 })
     const handle = await serveSnapshotter(sn, { socket, log })
     log.log('info', 'serving', { driver: sn.driver, root: ctx.root, socket, pid: process.pid })
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
