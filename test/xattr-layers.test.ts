@@ -8,80 +8,31 @@
  * export applied again must give the same tree and re-export to the same
  * DiffID.
  */
-import { execFileSync } from 'node:child_process'
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { withOpen, type SnapshotFs } from '../index.js'
 import { applyLayer, exportDiff } from '../layers/index.js'
-import { hostGetXattr, hostListXattrs } from '../fs/hostxattr.js'
-import { requireRoot, requireTool } from './helpers/index.js'
+import { hasTool, isRoot, requireRoot, requireTool } from './helpers/index.js'
 import { drivers, tempDir, withTempStore } from './helpers/tools.js'
+import { buildXattrLayer, hostTreeView, XATTR_PATHS, type TreeView } from './helpers/xattrlayer.js'
 
 let work: string
 let src: string
 let layer: Buffer
 
-const PATHS = ['/bin', '/bin/ping', '/data', '/data/note', '/data/link']
-const TIME = '1700000000.123456789'
-
 beforeAll(async () => {
   work = await tempDir('xattr-layer')
-  src = join(work, 'src')
-  await mkdir(join(src, 'bin'), { recursive: true })
-  await mkdir(join(src, 'data'))
-  await writeFile(join(src, 'bin', 'ping'), '#!/bin/sh\necho ping\n', { mode: 0o755 })
-  await writeFile(join(src, 'data', 'note'), 'hello\n')
-  await symlink('note', join(src, 'data', 'link'))
-  if (process.getuid?.() !== 0) return
-  const x = (...args: string[]) => execFileSync(args[0], args.slice(1))
-  x('setcap', 'cap_net_raw+ep', join(src, 'bin', 'ping'))
-  x('setfattr', '-n', 'user.kind', '-v', 'directory', join(src, 'data'))
-  x('setfattr', '-n', 'user.blob', '-v', '0x00ff80fe0a3d', join(src, 'data', 'note'))
-  x('setfattr', '-h', '-n', 'trusted.link', '-v', 'mine', join(src, 'data', 'link'))
-  for (const p of ['bin/ping', 'data/note', 'data', 'bin']) x('touch', '-d', `@${TIME}`, join(src, p))
-  x('touch', '-h', '-d', '@1600000000.5', join(src, 'data', 'link'))
-  x(
-    'tar',
-    '--xattrs',
-    '--xattrs-include=*',
-    '--format=pax',
-    '--sort=name',
-    '--pax-option=delete=atime,delete=ctime',
-    '-C',
-    src,
-    '-cf',
-    join(work, 'layer.tar'),
-    'bin',
-    'data',
-  )
-  layer = await readFile(join(work, 'layer.tar'))
+  if (!isRoot || !hasTool('setcap') || !hasTool('setfattr')) return
+  ;({ src, tar: layer } = await buildXattrLayer(work))
 }, 60_000)
 
 afterAll(async () => {
   await rm(work, { recursive: true, force: true })
 })
 
-/** What the host tree holds at each path: every xattr (hex) and the mtime in ns. */
-function hostView(): Record<string, { xattrs: Record<string, string>; mtimeNs: bigint }> {
-  const out: Record<string, { xattrs: Record<string, string>; mtimeNs: bigint }> = {}
-  for (const p of PATHS) {
-    const real = join(src, p)
-    const xattrs: Record<string, string> = {}
-    for (const n of hostListXattrs(real).sort()) xattrs[n] = hostGetXattr(real, n)!.toString('hex')
-    out[p] = { xattrs, mtimeNs: mtimeOf(real) }
-  }
-  return out
-}
-
-function mtimeOf(real: string): bigint {
-  const [s, f] = execFileSync('stat', ['-c', '%.9Y', real]).toString().trim().split('.')
-  return BigInt(s) * 1_000_000_000n + BigInt(f)
-}
-
-async function snapView(fs: SnapshotFs): Promise<Record<string, { xattrs: Record<string, string>; mtimeNs: bigint }>> {
-  const out: Record<string, { xattrs: Record<string, string>; mtimeNs: bigint }> = {}
-  for (const p of PATHS) {
+async function snapView(fs: SnapshotFs): Promise<TreeView> {
+  const out: TreeView = {}
+  for (const p of XATTR_PATHS) {
     const xattrs: Record<string, string> = {}
     for (const n of await fs.listxattr(p)) xattrs[n] = (await fs.getxattr(p, n)).toString('hex')
     out[p] = { xattrs, mtimeNs: (await fs.lstat(p)).mtimeNs }
@@ -100,8 +51,8 @@ describe.each(drivers())('%s: a GNU tar layer with xattrs and ns times', (driver
     requireRoot(ctx, 'setcap and trusted.* xattrs')
     requireTool(ctx, 'setcap')
     requireTool(ctx, 'setfattr')
-    const want = hostView()
-    expect(want['/bin/ping'].xattrs['security.capability']).toHaveLength(40)
+    const want = hostTreeView(src)
+    expect(want['/opt/cap/ping'].xattrs['security.capability']).toHaveLength(40)
     await withTempStore(driver, async (sn) => {
       await sn.prepare('a')
       const applied = await sn.open('a').then(async (fs) => {
@@ -136,12 +87,12 @@ describe.each(drivers())('%s: a GNU tar layer with xattrs and ns times', (driver
       await withOpen(sn, 'a', (fs) => applyLayer(fs, [layer]))
       await sn.commit('A', 'a')
       await sn.prepare('c', 'A')
-      await withOpen(sn, 'c', (fs) => fs.setxattr('/data/note', 'user.extra', Buffer.from([1, 2, 3])))
+      await withOpen(sn, 'c', (fs) => fs.setxattr('/opt/data/note', 'user.extra', Buffer.from([1, 2, 3])))
       for (const generic of [false, true]) {
         const tar = await collect(exportDiff(sn, 'c', { generic }))
         expect(tar.includes(Buffer.from('SCHILY.xattr.user.extra='))).toBe(true)
-        expect(tar.includes(Buffer.from('data/note'))).toBe(true)
-        expect(tar.includes(Buffer.from('bin/ping'))).toBe(false)
+        expect(tar.includes(Buffer.from('opt/data/note'))).toBe(true)
+        expect(tar.includes(Buffer.from('opt/cap/ping'))).toBe(false)
       }
     })
   })

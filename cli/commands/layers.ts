@@ -70,6 +70,8 @@ export const importCommand: Command = {
         signal,
       }),
     )
+    const { xattrs, devices } = r.dropped
+    if (xattrs + devices > 0) ctx.err.write(`strata import: warning: not kept: ${xattrs} extended attributes, ${devices} device nodes\n`)
     if (ctx.json) return ctx.printJson(r)
     ctx.print(`${r.name} ${r.chainIds.at(-1) ?? '(no layers)'} (${r.chainIds.length} layers, ${r.reused} reused)`)
   },
