@@ -7,6 +7,7 @@
  * the host with getfattr while the container runs.
  */
 import { execFileSync, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest'
@@ -104,7 +105,8 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
     for (let i = 0; i < 100 && rootfs === ''; i++) {
       await new Promise((r) => setTimeout(r, 100))
       const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4] ?? '')
-      rootfs = mounts.find((m) => m.includes('strata-run-') && m.endsWith('/rootfs')) ?? ''
+      // Other tests may run containers meanwhile: ours is the rootfs holding the layer's binary.
+      rootfs = mounts.find((m) => m.includes('strata-run-') && m.endsWith('/rootfs') && existsSync(join(m, 'opt/cap/ping'))) ?? ''
     }
     expect(rootfs, 'the run mounted no rootfs').not.toBe('')
     const out = execFileSync('getfattr', [
