@@ -12,7 +12,7 @@ import { copyTree } from './copytree.js'
 import { errnoCode, posixError, type PosixCode } from '../core/errors.js'
 import { mknodAt } from './mknod.js'
 import type { FileStat, FileType, OpenFlags, XattrFlag } from '../core/snapshotter.js'
-import { setHostTimes } from './hosttimes.js'
+import { setHostTimesAsync } from './hosttimes.js'
 import { hostGetXattr, hostListXattrs, hostRemoveXattr, hostSetXattr } from './hostxattr.js'
 import { nsToMs } from './times.js'
 import { CheckedFs, CheckedHandle, type NodeType } from './checked.js'
@@ -324,11 +324,11 @@ export class DirFs extends CheckedFs {
 
   protected async _utimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
     // The path is resolved inside the root, so its final symlink is already followed.
-    return this.#call('utime', p, async () => setHostTimes(this.#existing('utime', p, true).real, atimeNs, mtimeNs, false))
+    return this.#call('utime', p, async () => setHostTimesAsync(this.#existing('utime', p, true).real, atimeNs, mtimeNs, false))
   }
 
   protected async _lutimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
-    return this.#call('lutime', p, async () => setHostTimes(this.#existing('lutime', p, false).real, atimeNs, mtimeNs, false))
+    return this.#call('lutime', p, async () => setHostTimesAsync(this.#existing('lutime', p, false).real, atimeNs, mtimeNs, false))
   }
 
   protected async _getxattr(p: string, name: string): Promise<Buffer> {
