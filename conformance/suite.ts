@@ -12,6 +12,7 @@ import { ruleCases } from './cases/rules.js'
 import { lifecycleCases } from './cases/lifecycle.js'
 import { crashCases, crashIterations } from './cases/crash.js'
 import { deepCases } from './cases/deep.js'
+import { xattrCases } from './cases/xattrs.js'
 
 export interface PlannedCase {
   /** Unique, stable name: `<group> › <case>` plus the pass for content cases. */
@@ -21,7 +22,7 @@ export interface PlannedCase {
 }
 
 export function allCases(opts: SuiteOptions = {}): Case[] {
-  return [...containerdCases, ...ruleCases, ...lifecycleCases, ...deepCases(opts.deepChains ?? []), ...crashCases]
+  return [...containerdCases, ...ruleCases, ...lifecycleCases, ...deepCases(opts.deepChains ?? []), ...xattrCases, ...crashCases]
 }
 
 export function plan(opts: SuiteOptions = {}): PlannedCase[] {

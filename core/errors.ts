@@ -94,6 +94,7 @@ const ERRNO = {
   EPERM: 1,
   ENOENT: 2,
   EIO: 5,
+  E2BIG: 7,
   EBADF: 9,
   EACCES: 13,
   EBUSY: 16,
@@ -106,10 +107,13 @@ const ERRNO = {
   ENOSPC: 28,
   EROFS: 30,
   EMLINK: 31,
+  ERANGE: 34,
   ENAMETOOLONG: 36,
   ENOTEMPTY: 39,
   ELOOP: 40,
+  ENODATA: 61,
   ENOTSUP: 95,
+  EOPNOTSUPP: 95,
 } as const
 
 export type PosixCode = keyof typeof ERRNO
@@ -118,6 +122,7 @@ const DESCRIPTION: Record<PosixCode, string> = {
   EPERM: 'operation not permitted',
   ENOENT: 'no such file or directory',
   EIO: 'i/o error',
+  E2BIG: 'argument list too long',
   EBADF: 'bad file descriptor',
   EACCES: 'permission denied',
   EBUSY: 'resource busy',
@@ -130,10 +135,13 @@ const DESCRIPTION: Record<PosixCode, string> = {
   ENOSPC: 'no space left on device',
   EROFS: 'read-only file system',
   EMLINK: 'too many links',
+  ERANGE: 'result too large',
   ENAMETOOLONG: 'name too long',
   ENOTEMPTY: 'directory not empty',
   ELOOP: 'too many symbolic links encountered',
+  ENODATA: 'no data available',
   ENOTSUP: 'operation not supported',
+  EOPNOTSUPP: 'operation not supported',
 }
 
 export interface PosixError extends Error {

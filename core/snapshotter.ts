@@ -172,6 +172,12 @@ export interface Capabilities {
   /** The deepest parent chain the driver supports (undefined: no limit). */
   maxDepth?: number
   /**
+   * Which extended-attribute namespaces the snapshots keep (absent: all of
+   * `user`, `trusted`, `security`). A driver that keeps none says `[]`; its
+   * xattr calls answer EOPNOTSUPP and the conformance suite skips their cases.
+   */
+  xattrs?: XattrNamespace[]
+  /**
    * Only root can use the driver's snapshots: its `open()` or its mounts need
    * kernel mounts (overlay mounts overlayfs to open a snapshot with a parent).
    */
@@ -224,18 +230,40 @@ export interface FileStat {
   nlink: number
   /** Identifies the file within its snapshot: hard links share it. */
   ino: number
+  /** Modification time in milliseconds (a float: `Number(mtimeNs) / 1e6`, for convenience). */
   mtimeMs: number
+  /** Modification, access and status-change times in nanoseconds since the epoch, exact. */
+  mtimeNs: bigint
+  atimeNs: bigint
+  ctimeNs: bigint
   /** Device number of char and block devices. */
   rdev?: number
 }
 
 export type OpenFlags = 'r' | 'r+' | 'w' | 'wx' | 'a'
 
+/** The extended-attribute namespaces a SnapshotFs serves. */
+export type XattrNamespace = 'user' | 'trusted' | 'security'
+
+/** setxattr(2)'s flags: `create` fails with EEXIST if the name exists, `replace` with ENODATA if not. */
+export type XattrFlag = 'create' | 'replace'
+
+/** The largest xattr name (bytes, namespace included) and value, as Linux allows. */
+export const XATTR_NAME_MAX = 255
+export const XATTR_VALUE_MAX = 65536
+
+/**
+ * A time for utimes/lutimes: a number is milliseconds since the epoch (as
+ * before), a bigint is nanoseconds, exact.
+ */
+export type TimeArg = number | bigint
+
 /**
  * File access to one snapshot. Paths are absolute inside the snapshot; `..`
  * and symlinks resolve inside its root as under chroot, never outside it.
  * Errors carry Node's POSIX codes (ENOENT, EEXIST, ENOTDIR, EISDIR, ENOTEMPTY,
- * EROFS, EINVAL, ELOOP, EXDEV) and name the path inside the snapshot.
+ * EROFS, EINVAL, ELOOP, EXDEV, and for xattrs ENODATA, EOPNOTSUPP, ERANGE,
+ * E2BIG, EPERM) and name the path inside the snapshot.
  */
 export interface SnapshotFs {
   readonly readOnly: boolean
@@ -256,7 +284,25 @@ export interface SnapshotFs {
   chmod(p: string, mode: number): Promise<void>
   /** lchown semantics: a symlink itself changes owner, not its target. */
   chown(p: string, uid: number, gid: number): Promise<void>
-  utimes(p: string, atimeMs: number, mtimeMs: number): Promise<void>
+  /** Follows a final symlink. Times as milliseconds (number) or nanoseconds (bigint). */
+  utimes(p: string, atime: TimeArg, mtime: TimeArg): Promise<void>
+  /** As utimes, on a symlink itself (lutimes(3)). */
+  lutimes(p: string, atime: TimeArg, mtime: TimeArg): Promise<void>
+  /**
+   * Extended attributes, always of the path itself (the l*xattr(2) family: a
+   * symlink's own, never its target's). Names are `user.*`, `trusted.*` or
+   * `security.*` (anything else: EOPNOTSUPP), at most 255 bytes (ERANGE);
+   * values are bytes, at most 64 KiB (E2BIG). A missing name: ENODATA.
+   * `user.*` is allowed only on regular files and directories: on anything
+   * else set answers EPERM and get ENODATA, as Linux does. Set and remove on
+   * a read-only snapshot: EROFS. A driver's own markers (overlay's
+   * `trusted.overlay.*`) are never listed, read or writable (EOPNOTSUPP).
+   */
+  getxattr(p: string, name: string): Promise<Buffer>
+  setxattr(p: string, name: string, value: Buffer, flags?: XattrFlag): Promise<void>
+  /** Every name the path carries, sorted (byte order). */
+  listxattr(p: string): Promise<string[]>
+  removexattr(p: string, name: string): Promise<void>
   truncate(p: string, len: number): Promise<void>
   /** Creates a FIFO, character or block device (type 'fifo' | 'char' | 'block'). */
   mknod(p: string, type: 'fifo' | 'char' | 'block', mode: number, rdev?: number): Promise<void>

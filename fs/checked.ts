@@ -8,8 +8,10 @@
  * implementation, so the same bad call gets the same code from each.
  */
 import { posixError } from '../core/errors.js'
-import type { FileHandle, FileStat, OpenFlags, SnapshotFs } from '../core/snapshotter.js'
+import type { FileHandle, FileStat, OpenFlags, SnapshotFs, TimeArg, XattrFlag } from '../core/snapshotter.js'
 import { checkLength, checkMode, checkOwner, checkTime, isUint } from './path.js'
+import { toNs } from './times.js'
+import { checkXattrName, checkXattrValue, isOverlayPrivate, userXattrAllowed } from './xattrname.js'
 
 const FLAGS: readonly OpenFlags[] = ['r', 'r+', 'w', 'wx', 'a']
 const NODE_TYPES = ['fifo', 'char', 'block'] as const
@@ -20,6 +22,10 @@ function checkIoArgs(syscall: string, p: string, io: { buf: unknown; offset: unk
   const { buf, offset, length, position } = io
   if (!Buffer.isBuffer(buf) || !isUint(offset) || !isUint(length) || !isUint(position)) throw posixError('EINVAL', syscall, p)
   if (offset + length > buf.length) throw posixError('EINVAL', syscall, p)
+}
+
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b))
 }
 
 export abstract class CheckedHandle implements FileHandle {
@@ -191,11 +197,54 @@ export abstract class CheckedFs implements SnapshotFs {
     return this._chown(p, uid, gid)
   }
 
-  async utimes(p: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    checkTime('utime', p, atimeMs)
-    checkTime('utime', p, mtimeMs)
+  async utimes(p: string, atime: TimeArg, mtime: TimeArg): Promise<void> {
+    checkTime('utime', p, atime)
+    checkTime('utime', p, mtime)
     this.#usable('utime', p, true)
-    return this._utimes(p, atimeMs, mtimeMs)
+    return this._utimes(p, toNs(atime), toNs(mtime))
+  }
+
+  async lutimes(p: string, atime: TimeArg, mtime: TimeArg): Promise<void> {
+    checkTime('lutime', p, atime)
+    checkTime('lutime', p, mtime)
+    this.#usable('lutime', p, true)
+    return this._lutimes(p, toNs(atime), toNs(mtime))
+  }
+
+  /** A name the caller may use: its namespace served, and not overlayfs's own. */
+  #xattrName(syscall: string, p: string, name: unknown): string {
+    checkXattrName(syscall, p, name)
+    if (isOverlayPrivate(name as string)) throw posixError('EOPNOTSUPP', syscall, p)
+    return name as string
+  }
+
+  async getxattr(p: string, name: string): Promise<Buffer> {
+    this.#xattrName('lgetxattr', p, name)
+    this.#usable('lgetxattr', p, false)
+    // Linux: user.* exists only on files and directories; elsewhere reading it finds nothing.
+    if (name.startsWith('user.') && !userXattrAllowed((await this._lstat(p)).type)) throw posixError('ENODATA', 'lgetxattr', p)
+    return this._getxattr(p, name)
+  }
+
+  async setxattr(p: string, name: string, value: Buffer, flags?: XattrFlag): Promise<void> {
+    this.#xattrName('lsetxattr', p, name)
+    checkXattrValue('lsetxattr', p, value, flags)
+    this.#usable('lsetxattr', p, true)
+    if (name.startsWith('user.') && !userXattrAllowed((await this._lstat(p)).type)) throw posixError('EPERM', 'lsetxattr', p)
+    return this._setxattr(p, name, value, flags)
+  }
+
+  async listxattr(p: string): Promise<string[]> {
+    this.#usable('llistxattr', p, false)
+    const names = await this._listxattr(p)
+    return names.filter((n) => !isOverlayPrivate(n)).sort(byteOrder)
+  }
+
+  async removexattr(p: string, name: string): Promise<void> {
+    this.#xattrName('lremovexattr', p, name)
+    this.#usable('lremovexattr', p, true)
+    if (name.startsWith('user.') && !userXattrAllowed((await this._lstat(p)).type)) throw posixError('EPERM', 'lremovexattr', p)
+    return this._removexattr(p, name)
   }
 
   async truncate(p: string, len: number): Promise<void> {
@@ -240,7 +289,21 @@ export abstract class CheckedFs implements SnapshotFs {
   protected abstract _chmod(p: string, mode: number): Promise<void>
   /** lchown semantics: a symlink's own owner. */
   protected abstract _chown(p: string, uid: number, gid: number): Promise<void>
-  protected abstract _utimes(p: string, atimeMs: number, mtimeMs: number): Promise<void>
+  /** Times in nanoseconds; follows a final symlink. */
+  protected abstract _utimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void>
+  /** As _utimes, on a symlink itself. */
+  protected abstract _lutimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void>
+  /**
+   * The xattr calls see a valid name in a served namespace (never overlayfs's
+   * own), a valid value and flags; `user.*` only on files and directories.
+   * Missing: ENODATA; `create` over an existing name: EEXIST; `replace` of a
+   * missing one: ENODATA.
+   */
+  protected abstract _getxattr(p: string, name: string): Promise<Buffer>
+  protected abstract _setxattr(p: string, name: string, value: Buffer, flags: XattrFlag | undefined): Promise<void>
+  /** Every name, in any order (the base filters and sorts). */
+  protected abstract _listxattr(p: string): Promise<string[]>
+  protected abstract _removexattr(p: string, name: string): Promise<void>
   protected abstract _truncate(p: string, len: number): Promise<void>
   /** `rdev` is 0 for a FIFO. */
   protected abstract _mknod(p: string, type: NodeType, mode: number, rdev: number): Promise<void>

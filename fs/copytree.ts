@@ -2,7 +2,8 @@
  * A faithful copy of a directory tree on one host: regular files (holes stay
  * holes), directories, symlinks verbatim (never followed), hard links kept as
  * links, FIFOs and devices; mode bits with setuid/setgid/sticky, ownership and
- * times (a directory's after its children, or writing them would move it).
+ * extended attributes of every namespace the host lets us read; times to the
+ * nanosecond (a directory's after its children, or writing them would move it).
  *
  * Small files and metadata go through synchronous calls, which are several
  * times faster than promise chains per file (research/node-deps.md §3), with
@@ -15,6 +16,8 @@ import { copyFile, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { mknodAt } from './mknod.js'
 import { Yielder } from './yielder.js'
+import { setHostTimes } from './hosttimes.js'
+import { hostGetXattr, hostListXattrs, hostSetXattr } from './hostxattr.js'
 
 const BIG_FILE = 1 << 20
 const CHUNK = 1 << 20
@@ -71,14 +74,14 @@ async function copyEntry(src: string, dst: string, rel: string, st: fs.Stats, st
   }
   if (st.isFile()) {
     const modeSet = await copyFileData(src, dst, st)
-    copyAttributes(dst, st, modeSet)
+    copyAttributes(src, dst, st, modeSet)
     return
   } else if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(src), dst)
   else if (st.isFIFO()) await mknodAt(dst, 'fifo', st.mode & 0o7777)
   else if (st.isCharacterDevice()) await mknodAt(dst, 'char', st.mode & 0o7777, st.rdev)
   else if (st.isBlockDevice()) await mknodAt(dst, 'block', st.mode & 0o7777, st.rdev)
   else return // sockets belong to a running process; a copy of one is meaningless
-  copyAttributes(dst, st)
+  copyAttributes(src, dst, st)
 }
 
 async function copyDir(src: string, dst: string, rel: string, st: fs.Stats, state: State): Promise<void> {
@@ -90,19 +93,21 @@ async function copyDir(src: string, dst: string, rel: string, st: fs.Stats, stat
     if (state.filter && !state.filter(crel, cst)) continue
     await copyEntry(from, join(dst, name), crel, cst, state)
   }
-  copyAttributes(dst, st)
+  copyAttributes(src, dst, st)
 }
 
 const UID = process.geteuid?.() ?? -1
 const GID = process.getegid?.() ?? -1
 
 /**
- * Owner first: chown clears setuid/setgid, so the mode must come after it.
+ * Owner first: chown clears setuid/setgid, so the mode must come after it;
+ * chown and writes also drop security.capability, so xattrs come after both;
+ * times last, to the nanosecond.
  * A new entry is ours already, so chown is left out where it would change
  * nothing, and so is chmod after a file copy (libuv's copy gave the file
  * its mode) unless a chown just cleared setuid or setgid.
  */
-function copyAttributes(dst: string, st: fs.Stats, modeSet = false): void {
+function copyAttributes(src: string, dst: string, st: fs.Stats, modeSet = false): void {
   const chowned = st.uid !== UID || st.gid !== GID
   if (chowned) {
     try {
@@ -112,7 +117,22 @@ function copyAttributes(dst: string, st: fs.Stats, modeSet = false): void {
     }
   }
   if (!st.isSymbolicLink() && !(modeSet && !(chowned && st.mode & 0o6000))) fs.chmodSync(dst, st.mode & 0o7777)
-  fs.lutimesSync(dst, st.atimeMs / 1000, st.mtimeMs / 1000)
+  copyXattrs(src, dst)
+  const times = fs.lstatSync(src, { bigint: true })
+  setHostTimes(dst, times.atimeNs, times.mtimeNs, false)
+}
+
+/** Every attribute the file system lets us read; one it refuses to write is an error for root only. */
+function copyXattrs(src: string, dst: string): void {
+  for (const name of hostListXattrs(src)) {
+    const value = hostGetXattr(src, name)
+    if (value === undefined) continue
+    try {
+      hostSetXattr(dst, name, value)
+    } catch (err) {
+      if (isRoot) throw err
+    }
+  }
 }
 
 /** Copies the bytes; true when the copy also gave the file its mode (libuv's copyfile does). */

@@ -11,11 +11,14 @@ import { join } from 'node:path'
 import { copyTree } from './copytree.js'
 import { errnoCode, posixError, type PosixCode } from '../core/errors.js'
 import { mknodAt } from './mknod.js'
-import type { FileStat, FileType, OpenFlags } from '../core/snapshotter.js'
+import type { FileStat, FileType, OpenFlags, XattrFlag } from '../core/snapshotter.js'
+import { setHostTimesAsync } from './hosttimes.js'
+import { hostGetXattr, hostListXattrs, hostRemoveXattr, hostSetXattr } from './hostxattr.js'
+import { nsToMs } from './times.js'
 import { CheckedFs, CheckedHandle, type NodeType } from './checked.js'
 import { type PathLookup, resolveInRoot, splitPath } from './path.js'
 
-export function toFileStat(st: fs.Stats): FileStat {
+export function toFileStat(st: fs.BigIntStats): FileStat {
   const type: FileType = st.isFile()
     ? 'file'
     : st.isDirectory()
@@ -31,15 +34,18 @@ export function toFileStat(st: fs.Stats): FileStat {
               : 'socket'
   const out: FileStat = {
     type,
-    mode: st.mode & 0o7777,
-    uid: st.uid,
-    gid: st.gid,
-    size: st.size,
-    nlink: st.nlink,
-    ino: st.ino,
-    mtimeMs: st.mtimeMs,
+    mode: Number(st.mode) & 0o7777,
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    nlink: Number(st.nlink),
+    ino: Number(st.ino),
+    mtimeMs: nsToMs(st.mtimeNs),
+    mtimeNs: st.mtimeNs,
+    atimeNs: st.atimeNs,
+    ctimeNs: st.ctimeNs,
   }
-  if (type === 'char' || type === 'block') out.rdev = st.rdev
+  if (type === 'char' || type === 'block') out.rdev = Number(st.rdev)
   return out
 }
 
@@ -51,7 +57,7 @@ interface Resolved {
   /** Its name in that directory; '' for the root itself. */
   name: string
   /** lstat of the entry, when it exists. */
-  st?: fs.Stats
+  st?: fs.BigIntStats
 }
 
 export interface DirFsOptions {
@@ -79,7 +85,7 @@ const SYNC_WRITE_MAX = 1 << 20
 /** One entry as the resolver sees it: its host path and lstat (the root's is taken only when asked for). */
 interface HostNode {
   real: string
-  st?: fs.Stats
+  st?: fs.BigIntStats
 }
 
 export class DirFs extends CheckedFs {
@@ -96,7 +102,7 @@ export class DirFs extends CheckedFs {
       child: (dir, name) => {
         const real = join(dir.real, name)
         try {
-          return { real, st: fs.lstatSync(real) }
+          return { real, st: fs.lstatSync(real, { bigint: true }) }
         } catch (err) {
           if (errnoCode(err) === 'ENOENT') return undefined
           throw err
@@ -123,14 +129,14 @@ export class DirFs extends CheckedFs {
     const w = resolveInRoot(this.#look, syscall, p, followLast)
     const dir = w.dirs.at(-1)?.real ?? this.root
     if (w.node === undefined) return { real: join(dir, w.name), dir, name: w.name }
-    const st = w.node.st ?? fs.lstatSync(w.node.real)
+    const st = w.node.st ?? fs.lstatSync(w.node.real, { bigint: true })
     return { real: w.node.real, dir, name: w.name, st }
   }
 
-  #existing(syscall: string, p: string, followLast: boolean): Resolved & { st: fs.Stats } {
+  #existing(syscall: string, p: string, followLast: boolean): Resolved & { st: fs.BigIntStats } {
     const r = this.#resolve(syscall, p, followLast)
     if (!r.st) throw posixError('ENOENT', syscall, p)
-    return r as Resolved & { st: fs.Stats }
+    return r as Resolved & { st: fs.BigIntStats }
   }
 
   /** A path that names an entry in a directory (not the root itself). */
@@ -316,9 +322,45 @@ export class DirFs extends CheckedFs {
     return this.#call('chown', p, () => fs.lchownSync(this.#existing('chown', p, false).real, uid, gid))
   }
 
-  protected async _utimes(p: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    return this.#call('utime', p, async () => {
-      fs.lutimesSync(this.#existing('utime', p, true).real, atimeMs / 1000, mtimeMs / 1000)
+  protected async _utimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    // The path is resolved inside the root, so its final symlink is already followed.
+    return this.#call('utime', p, async () => setHostTimesAsync(this.#existing('utime', p, true).real, atimeNs, mtimeNs, false))
+  }
+
+  protected async _lutimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    return this.#call('lutime', p, async () => setHostTimesAsync(this.#existing('lutime', p, false).real, atimeNs, mtimeNs, false))
+  }
+
+  protected async _getxattr(p: string, name: string): Promise<Buffer> {
+    return this.#call('lgetxattr', p, async () => {
+      const v = hostGetXattr(this.#existing('lgetxattr', p, false).real, name)
+      if (v === undefined) throw posixError('ENODATA', 'lgetxattr', p)
+      return v
+    })
+  }
+
+  protected async _setxattr(p: string, name: string, value: Buffer, flags: XattrFlag | undefined): Promise<void> {
+    return this.#call('lsetxattr', p, async () => {
+      const real = this.#existing('lsetxattr', p, false).real
+      // The binding has no XATTR_CREATE/XATTR_REPLACE: the check runs first (a race only between two writers of one name).
+      if (flags !== undefined) {
+        const had = hostGetXattr(real, name) !== undefined
+        if (flags === 'create' && had) throw posixError('EEXIST', 'lsetxattr', p)
+        if (flags === 'replace' && !had) throw posixError('ENODATA', 'lsetxattr', p)
+      }
+      hostSetXattr(real, name, value)
+    })
+  }
+
+  protected async _listxattr(p: string): Promise<string[]> {
+    return this.#call('llistxattr', p, async () => hostListXattrs(this.#existing('llistxattr', p, false).real))
+  }
+
+  protected async _removexattr(p: string, name: string): Promise<void> {
+    return this.#call('lremovexattr', p, async () => {
+      const real = this.#existing('lremovexattr', p, false).real
+      if (hostGetXattr(real, name) === undefined) throw posixError('ENODATA', 'lremovexattr', p)
+      hostRemoveXattr(real, name)
     })
   }
 
@@ -344,7 +386,7 @@ export class DirFs extends CheckedFs {
 }
 
 /** rename(2)'s rules for replacing an existing target. */
-function checkReplace(src: fs.Stats, dst: fs.Stats, from: string, to: string): void {
+function checkReplace(src: fs.BigIntStats, dst: fs.BigIntStats, from: string, to: string): void {
   if (src.isDirectory() && !dst.isDirectory()) throw posixError('ENOTDIR', 'rename', from, to)
   if (!src.isDirectory() && dst.isDirectory()) throw posixError('EISDIR', 'rename', from, to)
 }
@@ -354,7 +396,7 @@ function checkReplace(src: fs.Stats, dst: fs.Stats, from: string, to: string): v
  * directory from a lower layer): copy to a sibling of the target, rename that
  * over the target, then remove the source.
  */
-async function moveAcross(src: string, dst: Resolved, st: fs.Stats): Promise<void> {
+async function moveAcross(src: string, dst: Resolved, st: fs.BigIntStats): Promise<void> {
   if (dst.st?.isDirectory() && (await fsp.readdir(dst.real)).length > 0) {
     throw Object.assign(new Error('directory not empty'), { code: 'ENOTEMPTY' })
   }
@@ -391,7 +433,7 @@ class DirFileHandle extends CheckedHandle {
   }
 
   protected async _stat(): Promise<FileStat> {
-    return toFileStat(await this.#fh.stat())
+    return toFileStat(await this.#fh.stat({ bigint: true }))
   }
 
   protected async _close(): Promise<void> {

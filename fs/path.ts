@@ -26,8 +26,10 @@ export function checkOwner(syscall: string, p: string, uid: unknown, gid: unknow
   if (!isUint(uid) || !isUint(gid) || uid > 0xfffffffe || gid > 0xfffffffe) throw posixError('EINVAL', syscall, p)
 }
 
-export function checkTime(syscall: string, p: string, ms: unknown): void {
-  if (typeof ms !== 'number' || !Number.isFinite(ms)) throw posixError('EINVAL', syscall, p)
+/** A time argument: finite milliseconds (number) or nanoseconds (bigint). */
+export function checkTime(syscall: string, p: string, t: unknown): void {
+  if (typeof t === 'bigint') return
+  if (typeof t !== 'number' || !Number.isFinite(t)) throw posixError('EINVAL', syscall, p)
 }
 
 export function checkLength(syscall: string, p: string, len: unknown): void {

@@ -54,6 +54,12 @@ export interface ImportResult {
   name: string
   /** How many layers were already present and reused. */
   reused: number
+  /**
+   * What the layers held that the snapshots could not keep, per kind, summed
+   * over the layers applied now: xattrs (trusted.overlay.*, or a namespace
+   * the file system refuses) and device nodes (with `devices: 'skip'`).
+   */
+  dropped: { xattrs: number; devices: number }
 }
 
 /** Opens an OCI layout directory or a docker-archive tarball. */
@@ -73,6 +79,7 @@ export async function importImage(sn: Snapshotter, path: string, opts: ImportOpt
   try {
     const ids = chainIds(source.config.rootfs.diff_ids)
     let reused = 0
+    const dropped = { xattrs: 0, devices: 0 }
     for (const [i, layer] of source.layers.entries()) {
       opts.signal?.throwIfAborted()
       const progress = (phase: ImportProgress['phase'], bytes: number): void =>
@@ -90,6 +97,10 @@ export async function importImage(sn: Snapshotter, path: string, opts: ImportOpt
         onRead: (bytes) => progress('reading', bytes),
       })
       if (!made) reused++
+      else {
+        dropped.xattrs += made.dropped.xattrs
+        dropped.devices += made.dropped.devices
+      }
       progress('done', layer.size ?? 0)
     }
     opts.signal?.throwIfAborted()
@@ -104,7 +115,7 @@ export async function importImage(sn: Snapshotter, path: string, opts: ImportOpt
     if (source.manifestDigest !== undefined) rec.manifestDigest = source.manifestDigest
     if (ids.length > 0) rec.chainId = ids.at(-1)
     await imagesOf(sn).put(rec)
-    const result: ImportResult = { chainIds: ids, config: source.config, configDigest: source.configDigest, name, reused }
+    const result: ImportResult = { chainIds: ids, config: source.config, configDigest: source.configDigest, name, reused, dropped }
     if (source.manifestDigest !== undefined) result.manifestDigest = source.manifestDigest
     return result
   } finally {

@@ -16,12 +16,16 @@
  *   its own name: the symlink is replaced. Symlinks are stored verbatim.
  * - A missing parent directory is made (0755, root-owned), as Docker does.
  * - The entry that names the root itself is ignored, as containerd does.
- * - Owner before mode (chown clears setuid/setgid), times last, directory
- *   times after everything else.
+ * - Owner before mode (chown clears setuid/setgid), extended attributes
+ *   after both (chown and writes drop security.capability), times last
+ *   (to the nanosecond, a symlink's own through lutimes), directory times
+ *   after everything else. A hard link shares its target's inode and times.
+ * - `SCHILY.xattr.*` records are applied as bytes. `trusted.overlay.*` never
+ *   is (it would forge overlayfs metadata), nor a name the snapshot refuses
+ *   (EOPNOTSUPP, or `user.*` on a symlink or device): each is counted in
+ *   `dropped.xattrs`. A directory over a directory gains the layer's
+ *   attributes and keeps its others, as containerd does.
  * - The same path twice is an error, except a directory repeated over itself.
- *
- * Not carried: extended attributes (SnapshotFs has no xattr calls; they are
- * counted in `dropped.xattrs`) and the times of symlinks and hard links.
  */
 import type { Readable } from 'node:stream'
 import tarStream from 'tar-stream'
@@ -31,6 +35,7 @@ import { openLayerInput, translateInputError, type LayerLimits } from './input.j
 import { makedev } from '../fs/mknod.js'
 import type { FileStat, SnapshotFs } from '../core/snapshotter.js'
 import { dirname, entryOp, joinPath, paxBytes, type EntryOp, type NodeKind, type TarHeader } from './entry.js'
+import { keepRawPax } from './pax.js'
 
 export interface ApplyOptions extends LayerLimits {
   /** Most bytes of PAX records one entry may carry (default 1 MiB). */
@@ -52,7 +57,7 @@ export interface ApplyResult {
   size: number
   /** Tar entries read (PAX and long-name headers not counted). */
   entries: number
-  /** What the snapshot could not take. */
+  /** What the snapshot could not take: xattrs (trusted.overlay.* or refused names) and device nodes. */
   dropped: { xattrs: number; devices: number }
 }
 
@@ -71,6 +76,7 @@ export async function applyLayer(
 ): Promise<ApplyResult> {
   const input = await openLayerInput(tar, opts)
   const extract = tarStream.extract()
+  keepRawPax(extract)
   // The parser's own error says what was wrong; entry streams only say they were destroyed.
   let parseError: Error | undefined
   extract.on('error', (err: Error) => {
@@ -123,7 +129,7 @@ class LayerApplier {
    */
   readonly #fresh = new Map<string, number>()
   /** Directory mtimes, set last (writing into a directory moves its mtime). */
-  readonly #dirTimes = new Map<string, number>()
+  readonly #dirTimes = new Map<string, bigint>()
   /** A small file's bytes, read whole from its entry. */
   readonly #gathered = new WeakMap<AsyncIterable<Buffer>, Buffer>()
 
@@ -163,7 +169,6 @@ class LayerApplier {
     if (previous !== undefined && !(previous && op.kind === 'dir')) {
       throw new InvalidLayerError('duplicate', 'the path appears twice in the layer', { entry: op.path })
     }
-    this.dropped.xattrs += op.xattrs.length
     const parentMode = this.#fresh.get(dirname(op.path))
     const existing = parentMode === undefined || previous !== undefined ? await this.#lstat(op.path) : undefined
     if (existing && !(existing.type === 'dir' && op.kind === 'dir')) {
@@ -204,6 +209,8 @@ class LayerApplier {
       case 'symlink':
         await fs.symlink(op.target!, op.path)
         if (!owned) await fs.chown(op.path, op.uid, op.gid)
+        await this.#xattrs(op)
+        await fs.lutimes(op.path, op.mtimeNs, op.mtimeNs)
         return true
       case 'link':
         await fs.link(op.target!, op.path)
@@ -257,8 +264,26 @@ class LayerApplier {
     const chowned = !owned && (!had || had.uid !== op.uid || had.gid !== op.gid)
     if (chowned) await fs.chown(op.path, op.uid, op.gid)
     if ((had && had.mode !== op.mode) || (chowned && (op.mode & 0o7000) !== 0)) await fs.chmod(op.path, op.mode)
-    if (op.kind === 'dir') this.#dirTimes.set(op.path, op.mtimeMs)
-    else await fs.utimes(op.path, op.mtimeMs, op.mtimeMs)
+    await this.#xattrs(op)
+    if (op.kind === 'dir') this.#dirTimes.set(op.path, op.mtimeNs)
+    else await fs.lutimes(op.path, op.mtimeNs, op.mtimeNs)
+  }
+
+  async #xattrs(op: NodeOp): Promise<void> {
+    for (const [name, value] of op.xattrs) {
+      if (name.startsWith('trusted.overlay.')) {
+        this.dropped.xattrs++
+        continue
+      }
+      try {
+        await this.#fs.setxattr(op.path, name, value)
+      } catch (err) {
+        const code = errnoCode(err)
+        const refused = code === 'EOPNOTSUPP' || code === 'ENOTSUP' || (code === 'EPERM' && (name.startsWith('user.') || !RUN_AS_ROOT))
+        if (!refused) throw err
+        this.dropped.xattrs++
+      }
+    }
   }
 
   #mark(path: string, isDir: boolean): void {
@@ -289,7 +314,7 @@ class LayerApplier {
   }
 
   async finish(): Promise<void> {
-    for (const [path, mtimeMs] of this.#dirTimes) await this.#fs.utimes(path, mtimeMs, mtimeMs)
+    for (const [path, mtimeNs] of this.#dirTimes) await this.#fs.utimes(path, mtimeNs, mtimeNs)
   }
 }
 

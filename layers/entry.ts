@@ -8,6 +8,7 @@
  * `.wh...`) is an error.
  */
 import { InvalidLayerError } from './errors.js'
+import { parsePax, paxXattrs } from './pax.js'
 
 export const WHITEOUT_PREFIX = '.wh.'
 export const WHITEOUT_META_PREFIX = '.wh..wh.'
@@ -29,6 +30,8 @@ export interface TarHeader {
   devmajor?: number
   devminor?: number
   pax?: Record<string, string> | null
+  /** The entry's PAX header as bytes (layers/pax.ts keepRawPax), for binary xattr values. */
+  paxRaw?: Buffer | null
 }
 
 export type NodeKind = 'dir' | 'file' | 'symlink' | 'link' | 'fifo' | 'char' | 'block'
@@ -38,7 +41,8 @@ export interface Attributes {
   mode: number
   uid: number
   gid: number
-  mtimeMs: number
+  /** Nanoseconds since the epoch (PAX mtime keeps its fraction). */
+  mtimeNs: bigint
 }
 
 export type EntryOp =
@@ -55,8 +59,8 @@ export type EntryOp =
       target?: string
       devmajor?: number
       devminor?: number
-      /** Extended attribute names the entry carries (SCHILY.xattr.*). */
-      xattrs: string[]
+      /** Extended attributes the entry carries (SCHILY.xattr.*), values as bytes. */
+      xattrs: Map<string, Buffer>
     } & Attributes)
 
 const KINDS: Record<string, NodeKind> = {
@@ -119,10 +123,17 @@ function attributes(h: TarHeader, entry: string): Attributes {
   const uid = paxNumber(h.pax, 'uid', entry) ?? h.uid ?? 0
   const gid = paxNumber(h.pax, 'gid', entry) ?? h.gid ?? 0
   if (!isId(uid) || !isId(gid)) throw new InvalidLayerError('corrupt', `owner ${uid}:${gid} is not a valid uid:gid`, { entry })
-  const paxTime = paxNumber(h.pax, 'mtime', entry)
-  const mtimeMs = paxTime !== undefined ? paxTime * 1000 : (h.mtime?.getTime() ?? 0)
-  if (!Number.isFinite(mtimeMs)) throw new InvalidLayerError('corrupt', 'mtime is not a time', { entry })
-  return { mode: (h.mode ?? 0) & 0o7777, uid, gid, mtimeMs }
+  const paxTime = h.pax?.mtime
+  const mtimeNs = paxTime !== undefined ? decimalToNs(paxTime, entry) : BigInt(h.mtime?.getTime() ?? 0) * 1_000_000n
+  return { mode: (h.mode ?? 0) & 0o7777, uid, gid, mtimeNs }
+}
+
+/** A PAX time (`-?sec[.frac]`) as exact nanoseconds; digits past the ninth are cut, as GNU tar does. */
+function decimalToNs(raw: string, entry: string): bigint {
+  const m = /^(-?)([0-9]{1,19})(?:\.([0-9]+))?$/.exec(raw)
+  if (!m) throw new InvalidLayerError('corrupt', `PAX mtime=${JSON.stringify(raw.slice(0, 40))} is not a time`, { entry })
+  const ns = BigInt(m[2]) * 1_000_000_000n + BigInt((m[3] ?? '').slice(0, 9).padEnd(9, '0'))
+  return m[1] === '-' ? -ns : ns
 }
 
 function isId(n: number): boolean {
@@ -150,8 +161,12 @@ export function entryOp(h: TarHeader): EntryOp {
     if (part.startsWith(WHITEOUT_META_PREFIX)) return { kind: 'skip', path, why: 'inside AUFS metadata' }
     if (part.startsWith(WHITEOUT_PREFIX)) throw new InvalidLayerError('bad-whiteout', 'a path under a whiteout', { entry })
   }
+  const xattrs = paxXattrs(h.paxRaw ? parsePax(h.paxRaw, entry) : undefined, entry)
   if (path !== '/') {
     const wh = whiteoutOf(basename(path), dirname(path), entry)
+    if (wh && wh.kind !== 'skip' && xattrs.size > 0) {
+      throw new InvalidLayerError('bad-whiteout', 'a whiteout carries extended attributes', { entry })
+    }
     if (wh) return wh
   }
   const kind = KINDS[h.type ?? '']
@@ -160,7 +175,7 @@ export function entryOp(h: TarHeader): EntryOp {
     kind,
     path,
     size: kind === 'file' ? (h.size ?? 0) : 0,
-    xattrs: xattrNames(h.pax),
+    xattrs,
     ...attributes(h, entry),
   } as EntryOp & { kind: NodeKind }
   if (kind === 'symlink') op.target = symlinkTarget(h.linkname, entry)
@@ -179,13 +194,6 @@ function symlinkTarget(target: string | null | undefined, entry: string): string
   if (target.includes('\0')) throw new InvalidLayerError('unsafe-path', 'symlink target holds NUL', { entry })
   if (Buffer.byteLength(target) >= MAX_PATH_BYTES) throw new InvalidLayerError('too-large', 'symlink target is too long', { entry })
   return target
-}
-
-function xattrNames(pax: Record<string, string> | null | undefined): string[] {
-  if (!pax) return []
-  return Object.keys(pax)
-    .filter((k) => k.startsWith('SCHILY.xattr.'))
-    .map((k) => k.slice('SCHILY.xattr.'.length))
 }
 
 /** Bytes of PAX records an entry carries (keys and values). */

@@ -3,7 +3,11 @@
  * The changes come from the driver's `changes()` when it offers one (O(changes))
  * or from comparing the two trees (layers/treediff.ts). Output is deterministic:
  * entries in path order, names relative without `./`, no user or group names,
- * times in whole seconds as the snapshot holds them, whiteouts with time 0.
+ * times as the snapshot holds them (whole seconds in the ustar field, a PAX
+ * `mtime` with the fraction when there is one), every extended attribute as a
+ * `SCHILY.xattr.*` record in byte order of names, whiteouts with time 0.
+ * tar-stream writes PAX values as UTF-8 text, so the PAX header is built here
+ * (layers/pax.ts) and the entry's own header always fits ustar.
  *
  * Deletions become `.wh.NAME`; an opaque directory is followed by its
  * `.wh..wh..opq`. Hard links stay links: the first path of an inode in the
@@ -17,6 +21,7 @@ import { major, minor } from '../fs/mknod.js'
 import type { Change, ChangeLister, FileStat, SnapshotFs, Snapshotter } from '../core/snapshotter.js'
 import { basename, dirname, joinPath, OPAQUE_MARKER, WHITEOUT_PREFIX } from './entry.js'
 import { comparePaths, diffTrees } from './treediff.js'
+import { encodePax, paxHeaderBlock, XATTR_PREFIX } from './pax.js'
 
 const CHUNK = 1 << 16
 const EMPTY = Buffer.alloc(0)
@@ -117,7 +122,14 @@ class EntryWriter {
       })
     }
     const st = await this.#fs.lstat(c.path)
-    const base = { name: rel(c.path), mode: st.mode, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000), ...owner(st) }
+    const base = {
+      name: rel(c.path),
+      mode: st.mode,
+      mtime: wholeSeconds(st.mtimeNs),
+      mtimeNs: st.mtimeNs,
+      ...owner(st),
+      xattrs: await this.#xattrs(c.path),
+    }
     switch (st.type) {
       case 'dir':
         await this.#entry({ ...base, type: 'directory', mode: IFMT.dir | st.mode })
@@ -125,6 +137,7 @@ class EntryWriter {
           await this.#entry({
             ...base,
             name: rel(joinPath(c.path, OPAQUE_MARKER)),
+            xattrs: [],
             type: 'file',
             mode: IFMT.file | (st.mode & 0o777),
             size: 0,
@@ -150,19 +163,18 @@ class EntryWriter {
     }
   }
 
-  async #file(path: string, st: FileStat, base: Header): Promise<void> {
+  async #file(path: string, st: FileStat, base: EntryHeader): Promise<void> {
     if (st.nlink > 1) {
       const first = this.#links.get(st.ino)
-      if (first !== undefined) return this.#entry({ ...base, type: 'link', mode: IFMT.file | st.mode, linkname: rel(first) })
+      if (first !== undefined) return this.#entry({ ...base, xattrs: [], type: 'link', mode: IFMT.file | st.mode, linkname: rel(first) })
       this.#links.set(st.ino, path)
     }
     const fh = await this.#fs.open(path, 'r')
     try {
       let sink!: ReturnType<Pack['entry']>
+      const header = await this.#paxFor({ ...base, type: 'file', mode: IFMT.file | st.mode, size: st.size })
       const done = new Promise<void>((resolve, reject) => {
-        sink = this.#pack.entry({ ...base, type: 'file', mode: IFMT.file | st.mode, size: st.size }, (err) =>
-          err ? reject(err) : resolve(),
-        )
+        sink = this.#pack.entry(header, (err) => (err ? reject(err) : resolve()))
       })
       for (let pos = 0; pos < st.size; pos += CHUNK) {
         const buf = Buffer.allocUnsafe(Math.min(CHUNK, st.size - pos))
@@ -177,10 +189,80 @@ class EntryWriter {
     }
   }
 
-  /** An entry without content (a file's must still be ended, so it gets an empty buffer). */
-  #entry(header: Header): Promise<void> {
-    return new Promise((resolve, reject) => this.#pack.entry(header, EMPTY, (err) => (err ? reject(err) : resolve())))
+  /** The path's extended attributes in byte order of names (listxattr sorts them). */
+  async #xattrs(path: string): Promise<Array<[string, Buffer]>> {
+    const out: Array<[string, Buffer]> = []
+    for (const name of await this.#fs.listxattr(path)) out.push([name, await this.#fs.getxattr(path, name)])
+    return out
   }
+
+  /** An entry without content (a file's must still be ended, so it gets an empty buffer). */
+  async #entry(header: EntryHeader): Promise<void> {
+    const h = await this.#paxFor(header)
+    return new Promise((resolve, reject) => this.#pack.entry(h, EMPTY, (err) => (err ? reject(err) : resolve())))
+  }
+
+  /**
+   * Writes the entry's PAX header when it needs one (a long or non-ASCII name
+   * or target, a large id, a sub-second mtime, xattrs) and returns the ustar
+   * header to follow it, which then always fits ustar.
+   */
+  async #paxFor(header: EntryHeader): Promise<Header> {
+    const { xattrs = [], mtimeNs, ...h } = header
+    const records: Array<[string, Buffer]> = []
+    if (!fitsUstar(h.type === 'directory' && !h.name.endsWith('/') ? `${h.name}/` : h.name)) {
+      records.push(['path', Buffer.from(h.name)])
+      h.name = placeholder(h.name)
+    }
+    if (h.linkname && (!isAscii(h.linkname) || h.linkname.length > 100)) {
+      records.push(['linkpath', Buffer.from(h.linkname)])
+      h.linkname = placeholder(h.linkname)
+    }
+    if (h.pax) for (const [k, v] of Object.entries(h.pax)) records.push([k, Buffer.from(v)])
+    delete h.pax
+    if (mtimeNs !== undefined && mtimeNs % 1_000_000_000n !== 0n) records.push(['mtime', Buffer.from(paxTime(mtimeNs))])
+    for (const [name, value] of xattrs) records.push([XATTR_PREFIX + name, value])
+    if (records.length === 0) return h
+    // Between entries the pack is idle, so the PAX header's bytes go straight into its output.
+    this.#pack.push(paxHeaderBlock(placeholder(`PaxHeaders/${basename(h.name)}`), encodePax(records), h.mtime ?? new Date(0)))
+    return h
+  }
+}
+
+type EntryHeader = Header & { xattrs?: Array<[string, Buffer]>; mtimeNs?: bigint }
+
+function wholeSeconds(ns: bigint): Date {
+  const s = ns / 1_000_000_000n - (ns < 0n && ns % 1_000_000_000n !== 0n ? 1n : 0n)
+  return new Date(Number(s) * 1000)
+}
+
+/** `sec.frac` with the fraction's trailing zeros cut, as GNU tar writes it. */
+function paxTime(ns: bigint): string {
+  const neg = ns < 0n
+  const a = neg ? -ns : ns
+  const frac = (a % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '')
+  return `${neg ? '-' : ''}${a / 1_000_000_000n}${frac ? `.${frac}` : ''}`
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 0 || c > 0x7f) return false
+  }
+  return true
+}
+
+/** What tar-stream's ustar encoder accepts: ASCII, and a name of ≤ 100 bytes after a prefix of ≤ 155 split at a '/'. */
+function fitsUstar(name: string): boolean {
+  if (!isAscii(name)) return false
+  if (name.length <= 100) return true
+  const i = name.indexOf('/', name.length - 101)
+  return i > 0 && i <= 155 && name.length - i - 1 <= 100
+}
+
+/** A ustar-safe stand-in for a name that travels in PAX (readers take the PAX one). */
+function placeholder(name: string): string {
+  return name.replace(/[^\x20-\x7e]/g, '_').slice(-100)
 }
 
 function rel(path: string): string {

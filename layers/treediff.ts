@@ -7,7 +7,8 @@
  * When two entries differ (Docker's statDifferent, with containerd's care for
  * truncated times): type, permission bits, owner, device number or symlink
  * target; for files also size or mtime. Directory size and mtime are ignored
- * (moby #9874). Size and mtime alone cannot prove a file unchanged when its
+ * (moby #9874). Extended attributes are compared for every type: setcap on
+ * an unchanged file is a change. Size and mtime alone cannot prove a file unchanged when its
  * mtime has no sub-second part (tar extraction truncates times): then the
  * contents are compared (containerd's LayerFileupdate case, docker #21555).
  */
@@ -15,8 +16,6 @@ import { unlessMissing } from '../core/errors.js'
 import type { Change, FileStat, SnapshotFs } from '../core/snapshotter.js'
 import { joinPath } from './entry.js'
 
-/** Two mtimes this close (ms) are the same time written through a float. */
-const SAME_TIME_MS = 0.001
 const CHUNK = 1 << 16
 
 export async function* diffTrees(lower: SnapshotFs | undefined, upper: SnapshotFs): AsyncGenerator<Change> {
@@ -45,7 +44,8 @@ async function diffDir(lower: SnapshotFs | undefined, upper: SnapshotFs, dir: st
     }
     const sameDir = lst.type === 'dir' && ust.type === 'dir'
     const children = ust.type === 'dir' ? await diffDir(lower, upper, path, sameDir) : []
-    const changed = !sameDir ? await differs(lower!, upper, path, lst, ust) : metaDiffers(lst, ust)
+    const changed =
+      (!sameDir ? await differs(lower!, upper, path, lst, ust) : metaDiffers(lst, ust)) || (await xattrsDiffer(lower!, upper, path))
     if (changed || children.length > 0) out.push({ path, kind: 'modify' })
     out.push(...children.map((c) => (!sameDir && c.kind !== 'add' ? { ...c, kind: 'add' as const } : c)))
   }
@@ -60,12 +60,20 @@ function metaDiffers(a: FileStat, b: FileStat): boolean {
   return a.type !== b.type || a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || (a.rdev ?? 0) !== (b.rdev ?? 0)
 }
 
+/** Whether the two paths carry different extended attributes (names or values). */
+async function xattrsDiffer(lower: SnapshotFs, upper: SnapshotFs, path: string): Promise<boolean> {
+  const [a, b] = [await lower.listxattr(path), await upper.listxattr(path)]
+  if (a.length !== b.length || a.some((n, i) => n !== b[i])) return true
+  for (const name of a) if (!(await lower.getxattr(path, name)).equals(await upper.getxattr(path, name))) return true
+  return false
+}
+
 async function differs(lower: SnapshotFs, upper: SnapshotFs, path: string, a: FileStat, b: FileStat): Promise<boolean> {
   if (metaDiffers(a, b)) return true
   if (a.type === 'symlink') return (await lower.readlink(path)) !== (await upper.readlink(path))
   if (a.type !== 'file') return false
-  if (a.size !== b.size || Math.abs(a.mtimeMs - b.mtimeMs) > SAME_TIME_MS) return true
-  if (b.mtimeMs % 1000 !== 0) return false
+  if (a.size !== b.size || a.mtimeNs !== b.mtimeNs) return true
+  if (b.mtimeNs % 1_000_000_000n !== 0n) return false
   return !(await sameContent(lower, upper, path, a.size))
 }
 

@@ -72,6 +72,7 @@ export async function pullImage(sn: Snapshotter, reference: string | Reference, 
   for (let i = 0; i < stored; i++) progress(opts, source, i, 'reused', source.layers[i].size)
   const needed = ids.map((_, i) => i).filter((i) => i >= stored)
   const made: string[] = []
+  const dropped = { xattrs: 0, devices: 0 }
   const downloads = new Downloads(source, needed, opts)
   try {
     await downloads.open(opts.spoolDir ?? join((sn as { root?: string }).root ?? tmpdir(), 'tmp'))
@@ -86,7 +87,11 @@ export async function pullImage(sn: Snapshotter, reference: string | Reference, 
         expect: { diffId: layer.diffId, size: layer.size },
       })
       downloads.applied(i)
-      if (applied) made.push(ids[i])
+      if (applied) {
+        made.push(ids[i])
+        dropped.xattrs += applied.dropped.xattrs
+        dropped.devices += applied.dropped.devices
+      }
       progress(opts, source, i, 'done', layer.size)
     }
     const rec = record(source, ref, ids, opts.tag)
@@ -99,6 +104,7 @@ export async function pullImage(sn: Snapshotter, reference: string | Reference, 
       configDigest: source.configDigest,
       manifestDigest: source.manifestDigest,
       reused: ids.length - made.length,
+      dropped,
       fetchedBytes: downloads.fetchedBytes,
     }
   } catch (err) {

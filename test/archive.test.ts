@@ -3,6 +3,7 @@
  * fixed tables (and the image-spec's ChainID vectors); apply and export run
  * against every registered driver through its SnapshotFs.
  */
+import { encodePax } from '../layers/pax.js'
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
@@ -66,8 +67,13 @@ describe('digests and pure rules', () => {
       expect(() => op(bad)).toThrow(expect.objectContaining({ reason: 'bad-whiteout' }))
   })
 
-  it('PAX records carry sub-second mtimes and large owners', () => {
+  it('PAX records carry nanosecond mtimes, large owners and binary xattr values', () => {
+    const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex')
     const op = entryOp({
+      paxRaw: encodePax([
+        ['mtime', Buffer.from('1600000000.25')],
+        ['SCHILY.xattr.security.capability', cap],
+      ]),
       name: 'f',
       type: 'file',
       mode: 0o104755,
@@ -81,8 +87,8 @@ describe('digests and pure rules', () => {
       mode: 0o4755,
       uid: 3000000,
       gid: 4000000,
-      mtimeMs: 1600000000250,
-      xattrs: ['security.capability'],
+      mtimeNs: 1_600_000_000_250_000_000n,
+      xattrs: new Map([['security.capability', cap]]),
     })
   })
 })

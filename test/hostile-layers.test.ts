@@ -195,6 +195,42 @@ const cases = (): Case[] => [
   { name: 'a wrong DiffID', layers: one(file('ok')), outcome: 'digest-mismatch', diffId: 'sha256:' + '0'.repeat(64) },
   { name: 'a gzip bomb (160 MiB of zeros in ~160 KiB)', layers: async () => [bomb], outcome: 'too-large' },
   {
+    name: 'a PAX xattr name over 255 bytes',
+    layers: one({ name: 'p', pax: { [`SCHILY.xattr.user.${'n'.repeat(251)}`]: 'v' } }),
+    outcome: 'too-large',
+  },
+  {
+    name: 'a PAX xattr value over 64 KiB',
+    layers: one({ name: 'p', pax: { 'SCHILY.xattr.user.big': 'x'.repeat(65537) } }),
+    outcome: 'too-large',
+  },
+  {
+    name: 'a malformed PAX record (its length runs past the header)',
+    layers: async () => {
+      const tar = await tarOf([file('first'), { name: 'p', pax: { 'SCHILY.xattr.user.a': 'v' } }])
+      const at = tar.indexOf(Buffer.from(' SCHILY.xattr.user.a=v\n'))
+      tar.write('99', at - 2, 'latin1')
+      return [tar]
+    },
+    outcome: 'corrupt',
+  },
+  {
+    name: 'a whiteout carrying an xattr',
+    layers: one({ name: 'data/.wh.keep', pax: { 'SCHILY.xattr.user.a': '1' } }),
+    outcome: 'bad-whiteout',
+  },
+  {
+    name: 'an opaque marker carrying an xattr',
+    layers: one(file('first'), { name: 'data/.wh..wh..opq', pax: { 'SCHILY.xattr.user.a': '1' } }),
+    outcome: 'bad-whiteout',
+  },
+  {
+    name: 'trusted.overlay.* in a layer is never applied, user.* is',
+    layers: one({ name: 'marked', type: 'directory', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y', 'SCHILY.xattr.user.ok': '1' } }),
+    outcome: 'applied',
+    check: async (fs) => expect(await fs.listxattr('/marked')).toEqual(['user.ok']),
+  },
+  {
     name: "a PAX header over tar-stream's 4 MiB cap",
     layers: one({ name: 'p', pax: { 'SCHILY.xattr.user.big': 'x'.repeat(5 * 2 ** 20) } }),
     outcome: 'too-large',

@@ -7,7 +7,7 @@
  * (root only).
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,7 +20,7 @@ import type { Change, ChangeLister, Checkable, Mount, Snapshotter } from '../cor
 import { createOverlaySnapshotter } from '../drivers/overlay/index.js'
 import { Layout, shortName } from '../drivers/overlay/layout.js'
 import { snapshotMounts } from '../drivers/overlay/mountopts.js'
-import { parseOpaqueDump } from '../drivers/overlay/opaque.js'
+import { opaqueDirs } from '../drivers/overlay/opaque.js'
 
 const MiB = 1 << 20
 const hasIndex = existsSync('/sys/module/overlay/parameters/index')
@@ -340,12 +340,14 @@ describe('overlay driver', () => {
       expect(readFileSync(join(home, id, 'diff', 'd', 'new'), 'utf8')).toBe('z')
     })
 
-    it('getfattr output with escaped names parses back to the real names', () => {
-      const dump = Buffer.concat([
-        Buffer.from('# file: /r/nl\\012x\ntrusted.overlay.opaque="y"\n\n# file: /r/back\\134slash\ntrusted.overlay.opaque="y"\n\n'),
-        Buffer.from('# file: /r/ünï\ntrusted.overlay.opaque="y"\n\n# file: /r/no\ntrusted.overlay.opaque="n"\n'),
-      ])
-      expect(parseOpaqueDump(dump)).toEqual(['/r/nl\nx', '/r/back\\slash', '/r/ünï'])
+    it('opaqueDirs finds every directory marked opaque, odd names included, and nothing else', async (ctx) => {
+      requireRoot(ctx, 'trusted.* xattrs')
+      const dir = join(home, 'opaque-walk')
+      for (const d of ['nl\nx', 'back\\slash', 'ünï', 'no', 'ünï/deep']) mkdirSync(join(dir, d), { recursive: true })
+      for (const d of ['', 'nl\nx', 'back\\slash', 'ünï/deep'])
+        execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', join(dir, d)])
+      execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'n', join(dir, 'no')])
+      expect([...(await opaqueDirs(dir))].sort()).toEqual(['', 'back\\slash', 'nl\nx', 'ünï/deep'])
     })
   })
 

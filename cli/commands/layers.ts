@@ -1,5 +1,6 @@
 /** Layers and images: diff (export a layer), apply (import one), import (an image), images. */
 import { pipeline } from 'node:stream/promises'
+import { warnDropped } from '../dropped.js'
 import { chainIds } from '../../layers/digest.js'
 import { FailedPreconditionError, isSnapshotterError } from '../../core/errors.js'
 import { importImage } from '../../image/import.js'
@@ -70,6 +71,7 @@ export const importCommand: Command = {
         signal,
       }),
     )
+    warnDropped(ctx, 'import', r.dropped)
     if (ctx.json) return ctx.printJson(r)
     ctx.print(`${r.name} ${r.chainIds.at(-1) ?? '(no layers)'} (${r.chainIds.length} layers, ${r.reused} reused)`)
   },

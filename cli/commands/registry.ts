@@ -1,4 +1,5 @@
 /** Registries: pull (an image into the store) and push (an image of the store to a repository). */
+import { warnDropped } from '../dropped.js'
 import type { ImageRecord } from '../../image/store.js'
 import { imagesOf } from '../../image/store.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
@@ -96,6 +97,7 @@ export const pull: Command = {
       ...(typeof opts.tag === 'string' ? { tag: opts.tag } : {}),
       ...(onProgress ? { onProgress } : {}),
     })
+    warnDropped(ctx, 'pull', r.dropped)
     if (ctx.json) return ctx.printJson(r)
     ctx.print(
       `${r.name} ${r.chainIds.at(-1) ?? '(no layers)'} (${r.chainIds.length} layers, ${r.reused} reused, ${humanBytes(r.fetchedBytes)} fetched)`,

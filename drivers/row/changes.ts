@@ -79,7 +79,7 @@ function sameContent(a: Inode, b: Inode): boolean {
     a.uid === b.uid &&
     a.gid === b.gid &&
     a.size === b.size &&
-    a.mtimeMs === b.mtimeMs &&
+    a.mtimeNs === b.mtimeNs &&
     a.rdev === b.rdev &&
     a.target === b.target &&
     (a.data === undefined ? b.data === undefined : b.data !== undefined && a.data.equals(b.data))
@@ -99,7 +99,7 @@ function changedItems(src: NodeSource, before: Ptr | undefined, after: Ptr): Dif
   diffItems(src, before, after, (k, o, n) => {
     const type = itemType(k)
     if (type === ItemType.Dirent) namesOf(d.names, itemIno(k)).add(direntName(k))
-    else if (type === ItemType.Block) d.inodes.add(itemIno(k))
+    else if (type === ItemType.Block || type === ItemType.Xattr) d.inodes.add(itemIno(k))
     else if (type === ItemType.Inode && !(o && n && sameContent(decodeInode(o), decodeInode(n)))) d.inodes.add(itemIno(k))
   })
   return d

@@ -8,6 +8,7 @@
  * bytes go to a new block of this generation and only that block's pointer
  * changes. A block this generation already owns is rewritten in place.
  */
+import { toNs as msToNs } from '../../fs/times.js'
 import { blockKey, blocksFrom, readU64 } from './keys.js'
 import { posixError } from '../../core/errors.js'
 import type { Edit } from './edit.js'
@@ -82,7 +83,7 @@ export function writeAt(e: ItemEdit, f: FileRef, w: { data: Buffer; pos: number;
   const { data: src, pos } = w
   const end = pos + src.length
   const size = Math.max(inode.size, end)
-  inode.mtimeMs = w.now
+  inode.mtimeNs = msToNs(w.now)
   if (src.length > 0 && inode.data !== undefined && size <= e.inlineMax) {
     const d = Buffer.alloc(Math.max(inode.data.length, end))
     inode.data.copy(d)
@@ -123,7 +124,7 @@ export function truncateTo(e: ItemEdit, f: FileRef, t: { len: number; now: numbe
   const { ino, inode } = f
   const { len } = t
   const bs = e.blockSize
-  inode.mtimeMs = t.now
+  inode.mtimeNs = msToNs(t.now)
   if (inode.data !== undefined) {
     if (len <= e.inlineMax) inode.data = Buffer.from(inode.data.subarray(0, Math.min(len, inode.data.length)))
     else spill(e, ino, inode)

@@ -15,10 +15,19 @@
  *
  * Items of one snapshot's tree (keys.ts; values here):
  *
- *   <ino> 1                  [type, mode, uid, gid, size, nlink, mtimeMs, gen, rdev, target|null, data|null]  Inode
+ *   <ino> 1                  [type, mode, uid, gid, size, nlink, mtimeMs, gen, rdev, target|null, data|null,
+ *                             mtimeSubNs, atimeMs, atimeSubNs, ctimeMs, ctimeSubNs]         Inode
  *   <ino> 2 <name>           [ino, type]                                       a directory entry (Dirent)
  *   <ino> 3 <parent> <name>  null                                              a back reference (NO_VALUE)
  *   <ino> 4 <idx>            [g, s, len]                                       where block idx lives (BlockPtr)
+ *   <ino> 5 <name>           raw bytes                                         an extended attribute's value
+ *
+ * Times are whole milliseconds plus the nanoseconds below them (msgpack has
+ * no exact 64-bit nanosecond number that old readers take); the five time
+ * fields after `data` came with xattrs and are absent in older inodes, which
+ * read as atime = ctime = mtime. Neither addition changes what an older
+ * reader sees, so FORMAT_VERSION stays 1: older code ignores trailing array
+ * fields and item type 5.
  *
  * `type` is an index into FILE_TYPES; `gen` is the snapshot id that wrote
  * this version of the inode; an internal node's `kids` are flat pairs
@@ -88,7 +97,7 @@ export function decodeTreeRecord(b: Buffer): TreeRecord {
 export const FILE_TYPES: FileType[] = ['file', 'dir', 'symlink', 'char', 'block', 'fifo', 'socket']
 
 /** An inode as row stores it: FileStat's fields (less `ino`, its key), and what only row keeps. */
-export interface Inode extends Pick<FileStat, 'type' | 'mode' | 'uid' | 'gid' | 'size' | 'nlink' | 'mtimeMs'> {
+export interface Inode extends Pick<FileStat, 'type' | 'mode' | 'uid' | 'gid' | 'size' | 'nlink' | 'mtimeNs' | 'atimeNs' | 'ctimeNs'> {
   /** Device number (0 for anything but a device). */
   rdev: number
   /** Symlink target. */
@@ -99,7 +108,29 @@ export interface Inode extends Pick<FileStat, 'type' | 'mode' | 'uid' | 'gid' | 
   gen: number
 }
 
+const NS_PER_MS = 1_000_000n
+
+/** A time as [whole ms, ns below them]: both plain numbers, exact. */
+function splitNs(ns: bigint): [number, number] {
+  let ms = ns / NS_PER_MS
+  let sub = ns % NS_PER_MS
+  if (sub < 0n) {
+    sub += NS_PER_MS
+    ms -= 1n
+  }
+  return [Number(ms), Number(sub)]
+}
+
+function joinNs(ms: number, sub: number): bigint {
+  // Inodes before nanoseconds held a float of milliseconds: its fraction becomes nanoseconds.
+  const whole = Math.floor(ms)
+  return BigInt(whole) * NS_PER_MS + BigInt(Math.round((ms - whole) * 1e6) + sub)
+}
+
 export function encodeInode(i: Inode): Buffer {
+  const [mMs, mSub] = splitNs(i.mtimeNs)
+  const [aMs, aSub] = splitNs(i.atimeNs)
+  const [cMs, cSub] = splitNs(i.ctimeNs)
   return packValue([
     FILE_TYPES.indexOf(i.type),
     i.mode,
@@ -107,18 +138,27 @@ export function encodeInode(i: Inode): Buffer {
     i.gid,
     i.size,
     i.nlink,
-    i.mtimeMs,
+    mMs,
     i.gen,
     i.rdev,
     i.target ?? null,
     i.data ?? null,
+    mSub,
+    aMs,
+    aSub,
+    cMs,
+    cSub,
   ])
 }
 
+type InodeArray = [number, number, number, number, number, number, number, number, number, string | null, Buffer | null, ...number[]]
+
 export function decodeInode(b: Buffer): Inode {
-  const [t, mode, uid, gid, size, nlink, mtimeMs, gen, rdev, target, data] =
-    unpackValue<[number, number, number, number, number, number, number, number, number, string | null, Buffer | null]>(b)
-  const i: Inode = { type: FILE_TYPES[t], mode, uid, gid, size, nlink, mtimeMs, gen, rdev }
+  const [t, mode, uid, gid, size, nlink, mtimeMs, gen, rdev, target, data, mSub, aMs, aSub, cMs, cSub] = unpackValue<InodeArray>(b)
+  const mtimeNs = joinNs(mtimeMs, mSub ?? 0)
+  const atimeNs = aMs === undefined ? mtimeNs : joinNs(aMs, aSub ?? 0)
+  const ctimeNs = cMs === undefined ? mtimeNs : joinNs(cMs, cSub ?? 0)
+  const i: Inode = { type: FILE_TYPES[t], mode, uid, gid, size, nlink, mtimeNs, atimeNs, ctimeNs, gen, rdev }
   if (target !== null) i.target = target
   if (data !== null) i.data = data
   return i

@@ -9,6 +9,7 @@
  *   <ino u64> 2 <name>                 a directory entry of directory ino
  *   <ino u64> 3 <parent u64> <name>    a back reference: ino is linked as parent/name
  *   <ino u64> 4 <idx u64>              block idx of file ino
+ *   <ino u64> 5 <name>                 extended attribute `name` of ino
  *
  * Database keys (M, S, G, T, K) live in the driver's sublevel; objects
  * carry the generation (the snapshot id) that wrote them, so everything one
@@ -16,7 +17,7 @@
  * key with its value layout.
  */
 
-export const ItemType = { Inode: 1, Dirent: 2, Backref: 3, Block: 4 } as const
+export const ItemType = { Inode: 1, Dirent: 2, Backref: 3, Block: 4, Xattr: 5 } as const
 export type ItemType = (typeof ItemType)[keyof typeof ItemType]
 
 const TWO32 = 2 ** 32
@@ -56,6 +57,18 @@ export function backrefKey(ino: number, parent: number, name: string): Buffer {
   return k
 }
 
+export function xattrKey(ino: number, name: string): Buffer {
+  const n = Buffer.from(name, 'utf8')
+  const k = head(ino, ItemType.Xattr, n.length)
+  n.copy(k, 9)
+  return k
+}
+
+/** The attribute name of an xattr key. */
+export function xattrName(k: Buffer): string {
+  return k.toString('utf8', 9)
+}
+
 export function blockKey(ino: number, idx: number): Buffer {
   const k = head(ino, ItemType.Block, 8)
   writeU64(k, idx, 9)
@@ -74,13 +87,13 @@ export function inodeRange(ino: number): [Buffer, Buffer] {
 
 /** [lo, hi) of the blocks of `ino` from index `from` on. */
 export function blocksFrom(ino: number, from: number): [Buffer, Buffer] {
-  return [blockKey(ino, from), head(ino, 5 as ItemType, 0)]
+  return [blockKey(ino, from), head(ino, ItemType.Xattr, 0)]
 }
 
 export interface ParsedItem {
   ino: number
   type: ItemType
-  /** Dirent and backref: the entry name. */
+  /** Dirent and backref: the entry name; xattr: the attribute name. */
   name?: string
   /** Backref: the directory holding the link. */
   parent?: number
@@ -98,6 +111,8 @@ export function parseItemKey(k: Buffer): ParsedItem {
       return { ino, type, parent: readU64(k, 9), name: k.toString('utf8', 17) }
     case ItemType.Block:
       return { ino, type, idx: readU64(k, 9) }
+    case ItemType.Xattr:
+      return { ino, type, name: k.toString('utf8', 9) }
     default:
       return { ino, type }
   }

@@ -7,6 +7,7 @@
  * from its parent: a number names one file for the life of a lineage, and
  * copy-on-write of an inode keeps its number.
  */
+import { nsToMs, toNs } from '../../fs/times.js'
 import { DataLossError, posixError } from '../../core/errors.js'
 import type { FileStat, FileType } from '../../core/snapshotter.js'
 import { ItemType, backrefKey, direntKey, direntName, inodeKey, inodeRange, itemType, readU64, typeRange } from './keys.js'
@@ -63,6 +64,8 @@ export function links(t: Items, ino: number): Array<{ parent: number; name: stri
 
 /** Writes an inode; the first write of an inode in a generation counts it as that generation's. */
 export function putInode(e: ItemEdit, ino: number, inode: Inode): void {
+  // Every write of an inode is a change of its status, as ctime records on Linux.
+  inode.ctimeNs = toNs(Date.now())
   if (inode.gen !== e.gen) {
     inode.gen = e.gen
     e.countInodes(1)
@@ -92,6 +95,7 @@ export interface Link {
 /** Creates an inode and links it as dir/name. */
 export function createInode(e: ItemEdit, at: { dir: number; name: string }, spec: NewInode): [number, Inode] {
   const ino = e.allocIno()
+  const now = toNs(spec.mtimeMs)
   const inode: Inode = {
     type: spec.type,
     mode: spec.mode & 0o7777,
@@ -99,7 +103,9 @@ export function createInode(e: ItemEdit, at: { dir: number; name: string }, spec
     gid: spec.gid,
     size: spec.size ?? 0,
     nlink: spec.type === 'dir' ? 2 : 1,
-    mtimeMs: spec.mtimeMs,
+    mtimeNs: now,
+    atimeNs: now,
+    ctimeNs: now,
     rdev: spec.rdev ?? 0,
     gen: -1,
   }
@@ -127,7 +133,7 @@ export function removeEntry(e: ItemEdit, l: Link, nowMs: number): void {
 function touchDir(e: ItemEdit, dir: number, nlinkDelta: number, nowMs: number): void {
   const d = mustInode(e, dir)
   d.nlink += nlinkDelta
-  d.mtimeMs = nowMs
+  d.mtimeNs = toNs(nowMs)
   putInode(e, dir, d)
 }
 
@@ -182,11 +188,36 @@ function destroyDir(e: ItemEdit, ino: number): void {
 export function rootInode(e: ItemEdit, nowMs: number): void {
   const uid = process.getuid?.() ?? 0
   const gid = process.getgid?.() ?? 0
-  putInode(e, ROOT_INO, { type: 'dir', mode: 0o755, uid, gid, size: 0, nlink: 2, mtimeMs: nowMs, rdev: 0, gen: -1 })
+  const now = toNs(nowMs)
+  putInode(e, ROOT_INO, {
+    type: 'dir',
+    mode: 0o755,
+    uid,
+    gid,
+    size: 0,
+    nlink: 2,
+    mtimeNs: now,
+    atimeNs: now,
+    ctimeNs: now,
+    rdev: 0,
+    gen: -1,
+  })
 }
 
 export function statOf(ino: number, i: Inode): FileStat {
-  const st: FileStat = { type: i.type, mode: i.mode, uid: i.uid, gid: i.gid, size: i.size, nlink: i.nlink, ino, mtimeMs: i.mtimeMs }
+  const st: FileStat = {
+    type: i.type,
+    mode: i.mode,
+    uid: i.uid,
+    gid: i.gid,
+    size: i.size,
+    nlink: i.nlink,
+    ino,
+    mtimeMs: nsToMs(i.mtimeNs),
+    mtimeNs: i.mtimeNs,
+    atimeNs: i.atimeNs,
+    ctimeNs: i.ctimeNs,
+  }
   if (i.type === 'char' || i.type === 'block') st.rdev = i.rdev
   return st
 }

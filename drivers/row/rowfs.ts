@@ -8,7 +8,8 @@
 import { posixError, type PosixError } from '../../core/errors.js'
 import { CheckedFs, type NodeType } from '../../fs/checked.js'
 import { splitPath } from '../../fs/path.js'
-import type { FileStat, OpenFlags } from '../../core/snapshotter.js'
+import type { FileStat, OpenFlags, XattrFlag } from '../../core/snapshotter.js'
+import { ItemType, typeRange, xattrKey, xattrName } from './keys.js'
 import { readAll, stepBytes, truncateTo, writeAt, writeData } from './filedata.js'
 import { RowFileHandle } from './filehandle.js'
 import {
@@ -268,9 +269,59 @@ export class RowFs extends CheckedFs {
     })
   }
 
-  protected async _utimes(p: string, _atimeMs: number, mtimeMs: number): Promise<void> {
+  protected async _utimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
     await this.#change('utime', p, true, (i) => {
-      i.mtimeMs = mtimeMs
+      i.atimeNs = atimeNs
+      i.mtimeNs = mtimeNs
+    })
+  }
+
+  protected async _lutimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    await this.#change('lutime', p, false, (i) => {
+      i.atimeNs = atimeNs
+      i.mtimeNs = mtimeNs
+    })
+  }
+
+  protected async _getxattr(p: string, name: string): Promise<Buffer> {
+    return this.#read((t) => {
+      const r = existing(t, 'lgetxattr', p, false)
+      const v = t.get(xattrKey(r.ino, name))
+      if (v === undefined) throw posixError('ENODATA', 'lgetxattr', p)
+      return Buffer.from(v)
+    })
+  }
+
+  /** The value is an item of the inode: copied on write with it, counted in usage, freed with it. */
+  protected async _setxattr(p: string, name: string, value: Buffer, flags: XattrFlag | undefined): Promise<void> {
+    await this.#write((e) => {
+      const r = existing(e, 'lsetxattr', p, false)
+      const key = xattrKey(r.ino, name)
+      const had = e.get(key) !== undefined
+      if (flags === 'create' && had) throw posixError('EEXIST', 'lsetxattr', p)
+      if (flags === 'replace' && !had) throw posixError('ENODATA', 'lsetxattr', p)
+      e.put(key, Buffer.from(value))
+      putInode(e, r.ino, r.inode)
+    })
+  }
+
+  protected async _listxattr(p: string): Promise<string[]> {
+    return this.#read((t) => {
+      const r = existing(t, 'llistxattr', p, false)
+      const names: string[] = []
+      const [lo, hi] = typeRange(r.ino, ItemType.Xattr)
+      t.scan(lo, hi, (k) => {
+        names.push(xattrName(k))
+      })
+      return names
+    })
+  }
+
+  protected async _removexattr(p: string, name: string): Promise<void> {
+    await this.#write((e) => {
+      const r = existing(e, 'lremovexattr', p, false)
+      if (e.del(xattrKey(r.ino, name)) === undefined) throw posixError('ENODATA', 'lremovexattr', p)
+      putInode(e, r.ino, r.inode)
     })
   }
 
