@@ -13,7 +13,7 @@
  * 6. `check()` is clean after `cleanup()`;
  * 7. the store accepts new work (prepare, write+fsync, commit, remove).
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { imagesOf } from '../image/index.js'
 import { openSnapshotter, type Snapshotter } from '../index.js'
@@ -124,6 +124,12 @@ export async function checkCut(image: string, cut: Cut, ctx: CheckContext): Prom
   return withMountedImage(image, ctx.mnt, async () => {
     const root = join(ctx.mnt, 'store')
     if (!existsSync(root)) return cut.acked >= 0 ? ['the store is gone, though its setup had returned'] : []
+    // Opening would make a fresh, empty database where `meta` is missing: that is a store lost, not opened.
+    if (cut.acked >= 0 && !existsSync(join(root, 'meta', 'CURRENT'))) {
+      return [
+        `the store's database is gone: ${root} holds ${JSON.stringify(readdirSync(root))}, meta holds ${JSON.stringify(existsSync(join(root, 'meta')) ? readdirSync(join(root, 'meta')) : null)}`,
+      ]
+    }
     let sn: Snapshotter
     try {
       sn = await openSnapshotter(ctx.driver, root)
