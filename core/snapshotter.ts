@@ -313,6 +313,13 @@ export interface FileHandle {
   read(buf: Buffer, offset: number, length: number, position: number): Promise<number>
   write(buf: Buffer, offset: number, length: number, position: number): Promise<number>
   truncate(len: number): Promise<void>
+  /**
+   * fsync(2): once it returns, the file's data and attributes, and its name
+   * in the directory it was opened in, survive a power cut. A closed
+   * handle: EBADF. Cost: the driver's (native and overlay: an fsync of the
+   * file and of its directory; row: one synced LevelDB write).
+   */
+  sync(): Promise<void>
   stat(): Promise<FileStat>
   close(): Promise<void>
 }

@@ -6,11 +6,13 @@
  * before it can touch (and so drop) that lock; `<root>/holder.json` says who
  * holds it (core/storelock.ts).
  */
-import { mkdir, readdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
+import { fsyncPath, syncBatches } from './durable.js'
 import { DataLossError, UnavailableError } from './errors.js'
 import { claimRoot, readHolder, removeHolder, StoreInUseError, writeHolder } from './storelock.js'
 
@@ -74,8 +76,37 @@ export class Transaction {
   get size(): number {
     return this.#ops.length
   }
+  /** `sync` makes the batch survive a power cut once this returns (unless STRATA_FLUSH=off, see durable.ts). */
   async write(opts: { sync?: boolean } = {}): Promise<void> {
-    if (this.#ops.length > 0) await level(() => this.#db.batch(this.#ops as never, { sync: opts.sync ?? false }))
+    const sync = (opts.sync ?? false) && syncBatches()
+    if (this.#ops.length > 0) await level(() => this.#db.batch(this.#ops as never, { sync }))
+  }
+}
+
+/**
+ * Makes `<root>/meta` on first open, whole or not at all. LevelDB 1.20
+ * (classic-level's) writes its first MANIFEST without syncing it before
+ * CURRENT names it, so a power cut there leaves a database that never opens
+ * again ("no meta-nextfile entry in descriptor"; the crash disk found it).
+ * So a new database is made in `meta.new`, closed, flushed, and renamed into
+ * place; a cut before the rename leaves only `meta.new`, made again next time.
+ */
+async function createMeta(root: string): Promise<void> {
+  const meta = join(root, 'meta')
+  if (existsSync(meta)) return
+  const fresh = join(root, 'meta.new')
+  await rm(fresh, { recursive: true, force: true })
+  const db = new Level<string, Buffer>(fresh, { valueEncoding: 'buffer' })
+  await db.open()
+  await db.close()
+  if (syncBatches()) {
+    for (const name of await readdir(fresh)) await fsyncPath(join(fresh, name))
+    await fsyncPath(fresh)
+  }
+  await rename(fresh, meta)
+  if (syncBatches()) {
+    await fsyncPath(root)
+    await fsyncPath(dirname(root))
   }
 }
 
@@ -124,6 +155,7 @@ export class Store {
     const unclaim = await claimRoot(root)
     let db: Db | undefined
     try {
+      await createMeta(root)
       db = new Level<string, Buffer>(join(root, 'meta'), { valueEncoding: 'buffer' })
       try {
         await db.open(opts.writeBufferSize === undefined ? {} : { writeBufferSize: opts.writeBufferSize })

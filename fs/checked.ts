@@ -68,6 +68,11 @@ export abstract class CheckedHandle implements FileHandle {
     return this._truncate(len)
   }
 
+  async sync(): Promise<void> {
+    if (this.#closed) throw posixError('EBADF', 'fsync', this.path)
+    return this._sync()
+  }
+
   async stat(): Promise<FileStat> {
     if (this.#closed) throw posixError('EBADF', 'fstat', this.path)
     return this._stat()
@@ -83,6 +88,7 @@ export abstract class CheckedHandle implements FileHandle {
   protected abstract _read(buf: Buffer, offset: number, length: number, position: number): Promise<number>
   protected abstract _write(buf: Buffer, offset: number, length: number, position: number): Promise<number>
   protected abstract _truncate(len: number): Promise<void>
+  protected abstract _sync(): Promise<void>
   protected abstract _stat(): Promise<FileStat>
   protected abstract _close(): Promise<void>
 }

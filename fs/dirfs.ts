@@ -7,8 +7,9 @@
  */
 import * as fs from 'node:fs'
 import * as fsp from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { copyTree } from './copytree.js'
+import { flushMode, fsyncPath } from '../core/durable.js'
 import { errnoCode, posixError, type PosixCode } from '../core/errors.js'
 import { mknodAt } from './mknod.js'
 import type { FileStat, FileType, OpenFlags, XattrFlag } from '../core/snapshotter.js'
@@ -207,7 +208,7 @@ export class DirFs extends CheckedFs {
       if (!r.st && (flags === 'r' || flags === 'r+')) throw posixError('ENOENT', 'open', p)
       const handle = await fsp.open(r.real, FLAGS[flags] | fs.constants.O_NOFOLLOW, 0o600)
       if (!r.st) await handle.chmod(mode & 0o7777)
-      return new DirFileHandle(handle, p, flags)
+      return new DirFileHandle(handle, { path: p, dir: dirname(r.real) }, flags)
     })
   }
 
@@ -414,10 +415,20 @@ async function moveAcross(src: string, dst: Resolved, st: fs.BigIntStats): Promi
 
 class DirFileHandle extends CheckedHandle {
   readonly #fh: fsp.FileHandle
+  /** The real directory that held the file when it was opened: its entry is flushed with it. */
+  readonly #dir: string
 
-  constructor(fh: fsp.FileHandle, path: string, flags: OpenFlags) {
-    super(path, flags)
+  constructor(fh: fsp.FileHandle, where: { path: string; dir: string }, flags: OpenFlags) {
+    super(where.path, flags)
     this.#fh = fh
+    this.#dir = where.dir
+  }
+
+  protected async _sync(): Promise<void> {
+    if (flushMode() === 'off') return
+    await this.#fh.sync()
+    // A new file's name lives in its directory: without this it may vanish with its data.
+    await fsyncPath(this.#dir)
   }
 
   protected async _read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {

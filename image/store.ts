@@ -5,6 +5,7 @@
  * LevelDB (the `images` extension sublevel); for any other Snapshotter, `imagesOf` falls back to labels on
  * the top layer's snapshot, which hold the digests but not the config.
  */
+import { syncBatches } from '../core/durable.js'
 import { InvalidArgumentError, NotFoundError } from '../core/errors.js'
 import type { Snapshotter } from '../core/snapshotter.js'
 import { extensionOf, type Extension } from '../core/backed.js'
@@ -84,7 +85,8 @@ export class LevelImageStore implements ImageStore {
   async put(rec: ImageRecord): Promise<void> {
     this.#alive()
     checkRecord(rec)
-    await level(() => this.#db.put(rec.name, structuredClone(rec)))
+    // Synced: an import returns only once its image record survives a power cut.
+    await level(() => this.#db.put(rec.name, structuredClone(rec), { sync: syncBatches() } as object))
   }
 
   async get(name: string): Promise<ImageRecord | undefined> {
@@ -107,7 +109,7 @@ export class LevelImageStore implements ImageStore {
     checkKey(name, 'image name')
     await level(async () => {
       if ((await this.#db.get(name)) === undefined) throw new NotFoundError(`image ${JSON.stringify(name)} does not exist`)
-      await this.#db.del(name)
+      await this.#db.del(name, { sync: syncBatches() } as object)
     })
   }
 }

@@ -6,11 +6,17 @@
  * containerd's native snapshotter returns.
  *
  *   <root>/native/<id>/   the snapshot's full tree
+ *
+ * Durability (core/durable.ts): `create` and `commit` flush the snapshot's
+ * tree and the home directory's entry before core writes the record, so a
+ * record never survives a power cut without the files it points to. By
+ * default that is one syncfs of the store's file system per call.
  */
 import { mkdir, readdir, rename, stat, chmod } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Backend, SnapshotRef } from '../../core/backend.js'
 import { copyTreeByCp } from '../../fs/copytree.js'
+import { makeDurable } from '../../core/durable.js'
 import { DirFs } from '../../fs/dirfs.js'
 import { diskUsage } from '../../fs/diskusage.js'
 import { removeTree } from '../../fs/removetree.js'
@@ -64,6 +70,8 @@ class NativeBackend implements Backend {
     // In place but unrecorded until core's batch: an orphan for cleanup() if we die now.
     await rename(work, this.#dir(ref.id))
     await removeTree(tmp)
+    // The copy (or the empty root) and its name must be on disk before the record that points to it.
+    await makeDurable({ trees: [this.#dir(ref.id)], dirs: [this.#home] })
   }
 
   async mounts(ref: SnapshotRef): Promise<Mount[]> {
@@ -80,6 +88,8 @@ class NativeBackend implements Backend {
   }
 
   async commit(ref: SnapshotRef): Promise<Usage> {
+    // What was written into the active tree may be only in the page cache: flush it before the record says committed.
+    await makeDurable({ trees: [this.#dir(ref.id)] })
     return diskUsage(this.#dir(ref.id))
   }
 

@@ -8,11 +8,17 @@
  * its record; its `l/` link is made next. A death before the record leaves a
  * directory and a link no record points to, which `drop()` and `cleanup()`
  * remove. Opening the store unmounts merged/ mounts a dead process left.
+ *
+ * Durability (core/durable.ts): `create` flushes the new directory (its
+ * `link` and `lower` files) and the entries in the home and in `l/`;
+ * `commit` flushes diff/. Both before core writes the record; by default
+ * one syncfs each.
  */
 import { chmod, chown, lstat, mkdir, readFile, readdir, readlink, rename, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Backend, SnapshotRef } from '../../core/backend.js'
+import { makeDurable } from '../../core/durable.js'
 import { DirFs } from '../../fs/dirfs.js'
 import { diskUsage } from '../../fs/diskusage.js'
 import { unlessMissing } from '../../core/errors.js'
@@ -74,6 +80,8 @@ export class OverlayBackend implements Backend {
     await unlessMissing(unlink(layout.link(ref.id)))
     await symlink(layout.linkTarget(ref.id), layout.link(ref.id))
     if (ref.parentIds.length > 0) await writeFile(layout.committedMarker(ref.parentIds[0]), '', { mode: 0o600 })
+    // link and lower (which verify reads) and both new names, on disk before core's record.
+    await makeDurable({ trees: [layout.dir(ref.id)], dirs: [layout.home, layout.links] })
   }
 
   /**
@@ -120,6 +128,8 @@ export class OverlayBackend implements Backend {
   }
 
   async commit(ref: SnapshotRef): Promise<Usage> {
+    // diff/ holds what DirFs or a container wrote through the kernel mount: flush it before the record.
+    await makeDurable({ trees: [this.#layout.diff(ref.id)] })
     return diskUsage(this.#layout.diff(ref.id))
   }
 

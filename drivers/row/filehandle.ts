@@ -47,6 +47,10 @@ export class RowFileHandle extends CheckedHandle {
     })
   }
 
+  protected async _sync(): Promise<void> {
+    await this.#snap.sync()
+  }
+
   protected async _stat(): Promise<FileStat> {
     return this.#snap.read((t) => statOf(this.#ino, handleInode(t, this.#ino, 'fstat', this.path)))
   }

@@ -14,10 +14,12 @@
  * active snapshot promises; a commit lands and syncs everything first.
  */
 import { FailedPreconditionError } from '../../core/errors.js'
+import { syncBatches } from '../../core/durable.js'
 import { Mutex } from '../../core/mutex.js'
+import { snapKey } from './keys.js'
 import type { NodeSource } from './nodestore.js'
 import { Edit } from './edit.js'
-import type { Format, TreeRecord } from './format.js'
+import { encodeTreeRecord, type Format, type TreeRecord } from './format.js'
 import { Reader, type Items } from './items.js'
 
 /** The pending edit lands once it carries about this much. */
@@ -119,6 +121,20 @@ export class Snap {
   /** Lands every operation that has finished; resolves once those started before it have too. */
   flush(): Promise<void> {
     return this.#mutex.run(() => this.#land())
+  }
+
+  /**
+   * Makes every operation finished before it survive a power cut: lands the
+   * pending edit, then one synced write of the unchanged record flushes
+   * LevelDB's log, which holds the earlier unsynced batches in order.
+   */
+  sync(): Promise<void> {
+    return this.#mutex.run(async () => {
+      await this.#land()
+      if (this.#frozen || this.#dropped) return
+      // A sublevel passes the options on to classic-level, which knows `sync`; its types do not.
+      await this.#src.db.put(snapKey(this.id), encodeTreeRecord(this.#rec), { sync: syncBatches() } as object)
+    })
   }
 
   /** Resolves once every operation started before it has finished and landed. */
