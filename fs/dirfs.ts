@@ -13,7 +13,7 @@ import { errnoCode, posixError, type PosixCode } from '../core/errors.js'
 import { mknodAt } from './mknod.js'
 import type { FileStat, FileType, OpenFlags } from '../core/snapshotter.js'
 import { CheckedFs, CheckedHandle, type NodeType } from './checked.js'
-import { type PathLookup, resolveInRoot, splitPath } from './path.js'
+import { type AsyncPathLookup, type PathLookup, resolveInRoot, resolveInRootAsync, splitPath } from './path.js'
 
 export function toFileStat(st: fs.Stats): FileStat {
   const type: FileType = st.isFile()
@@ -55,6 +55,13 @@ interface Resolved {
 }
 
 export interface DirFsOptions {
+  /**
+   * Only asynchronous calls, never a synchronous one: for a directory this
+   * very process serves (a FUSE mount of its own, core/fuse), where a
+   * blocking lstat would wait for the event loop it blocks. Slower on a
+   * plain directory, which is why it is not the default.
+   */
+  neverBlock?: boolean
   readOnly?: boolean
   /** Runs once when the handle closes (an overlay mount's reference count, say). */
   onClose?: () => Promise<void>
@@ -86,6 +93,7 @@ export class DirFs extends CheckedFs {
   readonly root: string
   readonly #onClose: (() => Promise<void>) | undefined
   readonly #look: PathLookup<HostNode>
+  readonly #asyncLook: AsyncPathLookup<HostNode> | undefined
 
   constructor(root: string, opts: DirFsOptions = {}) {
     super(opts.readOnly ?? false)
@@ -105,6 +113,22 @@ export class DirFs extends CheckedFs {
       linkTarget: (n) => (n.st?.isSymbolicLink() ? fs.readlinkSync(n.real) : undefined),
       isDir: (n) => n.st?.isDirectory() ?? true,
     }
+    this.#asyncLook = opts.neverBlock
+      ? {
+          root: { real: root },
+          child: async (dir, name) => {
+            const real = join(dir.real, name)
+            try {
+              return { real, st: await fsp.lstat(real) }
+            } catch (err) {
+              if (errnoCode(err) === 'ENOENT') return undefined
+              throw err
+            }
+          },
+          linkTarget: async (n) => (n.st?.isSymbolicLink() ? fsp.readlink(n.real) : undefined),
+          isDir: (n) => n.st?.isDirectory() ?? true,
+        }
+      : undefined
   }
 
   /** Runs an fs call, turning its error into one that names the snapshot path. */
@@ -119,38 +143,40 @@ export class DirFs extends CheckedFs {
   }
 
   /** Resolves `p` inside the root (fs/path.ts resolveInRoot); a missing last component has no `st`. */
-  #resolve(syscall: string, p: string, followLast: boolean): Resolved {
-    const w = resolveInRoot(this.#look, syscall, p, followLast)
+  async #resolve(syscall: string, p: string, followLast: boolean): Promise<Resolved> {
+    const w = this.#asyncLook
+      ? await resolveInRootAsync(this.#asyncLook, syscall, p, followLast)
+      : resolveInRoot(this.#look, syscall, p, followLast)
     const dir = w.dirs.at(-1)?.real ?? this.root
     if (w.node === undefined) return { real: join(dir, w.name), dir, name: w.name }
-    const st = w.node.st ?? fs.lstatSync(w.node.real)
+    const st = w.node.st ?? (this.#asyncLook ? await fsp.lstat(w.node.real) : fs.lstatSync(w.node.real))
     return { real: w.node.real, dir, name: w.name, st }
   }
 
-  #existing(syscall: string, p: string, followLast: boolean): Resolved & { st: fs.Stats } {
-    const r = this.#resolve(syscall, p, followLast)
+  async #existing(syscall: string, p: string, followLast: boolean): Promise<Resolved & { st: fs.Stats }> {
+    const r = await this.#resolve(syscall, p, followLast)
     if (!r.st) throw posixError('ENOENT', syscall, p)
     return r as Resolved & { st: fs.Stats }
   }
 
   /** A path that names an entry in a directory (not the root itself). */
-  #named(syscall: string, p: string, rootCode: PosixCode): Resolved {
-    const r = this.#resolve(syscall, p, false)
+  async #named(syscall: string, p: string, rootCode: PosixCode): Promise<Resolved> {
+    const r = await this.#resolve(syscall, p, false)
     if (r.name === '') throw posixError(rootCode, syscall, p)
     return r
   }
 
   protected async _stat(p: string): Promise<FileStat> {
-    return this.#call('stat', p, () => toFileStat(this.#existing('stat', p, true).st))
+    return this.#call('stat', p, async () => toFileStat((await this.#existing('stat', p, true)).st))
   }
 
   protected async _lstat(p: string): Promise<FileStat> {
-    return this.#call('lstat', p, () => toFileStat(this.#existing('lstat', p, false).st))
+    return this.#call('lstat', p, async () => toFileStat((await this.#existing('lstat', p, false)).st))
   }
 
   protected async _readdir(p: string): Promise<string[]> {
     return this.#call('scandir', p, async () => {
-      const r = this.#existing('scandir', p, true)
+      const r = await this.#existing('scandir', p, true)
       if (!r.st.isDirectory()) throw posixError('ENOTDIR', 'scandir', p)
       return (await fsp.readdir(r.real)).sort()
     })
@@ -158,7 +184,7 @@ export class DirFs extends CheckedFs {
 
   protected async _readFile(p: string): Promise<Buffer> {
     return this.#call('open', p, async () => {
-      const r = this.#existing('open', p, true)
+      const r = await this.#existing('open', p, true)
       if (r.st.isDirectory()) throw posixError('EISDIR', 'read', p)
       return fsp.readFile(r.real, { flag: fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW })
     })
@@ -167,9 +193,9 @@ export class DirFs extends CheckedFs {
   protected async _writeFile(p: string, buf: Buffer, mode: number): Promise<void> {
     // A small file in synchronous calls: one trip instead of four through libuv's pool, which on a
     // layer of thousands of small files is most of the time (as in fs/copytree.ts).
-    if (buf.length <= SYNC_WRITE_MAX) {
-      return this.#call('open', p, () => {
-        const r = this.#resolve('open', p, true)
+    if (buf.length <= SYNC_WRITE_MAX && !this.#asyncLook) {
+      return this.#call('open', p, async () => {
+        const r = await this.#resolve('open', p, true)
         if (r.name === '' || r.st?.isDirectory()) throw posixError('EISDIR', 'open', p)
         const fd = fs.openSync(r.real, FLAGS.w | fs.constants.O_NOFOLLOW, 0o600)
         try {
@@ -193,7 +219,7 @@ export class DirFs extends CheckedFs {
   protected async _open(p: string, flags: OpenFlags, mode: number): Promise<DirFileHandle> {
     const writes = flags !== 'r'
     return this.#call('open', p, async () => {
-      const r = this.#resolve('open', p, true)
+      const r = await this.#resolve('open', p, true)
       if (r.name === '' || r.st?.isDirectory()) {
         if (writes) throw posixError('EISDIR', 'open', p)
       }
@@ -207,10 +233,15 @@ export class DirFs extends CheckedFs {
 
   protected async _mkdir(p: string, mode: number): Promise<void> {
     return this.#call('mkdir', p, async () => {
-      const r = this.#resolve('mkdir', p, false)
+      const r = await this.#resolve('mkdir', p, false)
       if (r.st || r.name === '') throw posixError('EEXIST', 'mkdir', p)
-      fs.mkdirSync(r.real, { mode: 0o700 })
-      fs.chmodSync(r.real, mode & 0o7777)
+      if (this.#asyncLook) {
+        await fsp.mkdir(r.real, { mode: 0o700 })
+        await fsp.chmod(r.real, mode & 0o7777)
+      } else {
+        fs.mkdirSync(r.real, { mode: 0o700 })
+        fs.chmodSync(r.real, mode & 0o7777)
+      }
     })
   }
 
@@ -230,7 +261,7 @@ export class DirFs extends CheckedFs {
 
   protected async _rmdir(p: string): Promise<void> {
     return this.#call('rmdir', p, async () => {
-      const r = this.#named('rmdir', p, 'EBUSY')
+      const r = await this.#named('rmdir', p, 'EBUSY')
       if (!r.st) throw posixError('ENOENT', 'rmdir', p)
       if (!r.st.isDirectory()) throw posixError('ENOTDIR', 'rmdir', p)
       await fsp.rmdir(r.real)
@@ -239,7 +270,7 @@ export class DirFs extends CheckedFs {
 
   protected async _unlink(p: string): Promise<void> {
     return this.#call('unlink', p, async () => {
-      const r = this.#named('unlink', p, 'EISDIR')
+      const r = await this.#named('unlink', p, 'EISDIR')
       if (!r.st) throw posixError('ENOENT', 'unlink', p)
       if (r.st.isDirectory()) throw posixError('EISDIR', 'unlink', p)
       await fsp.unlink(r.real)
@@ -248,7 +279,7 @@ export class DirFs extends CheckedFs {
 
   protected async _rm(p: string, recursive: boolean): Promise<void> {
     return this.#call('rm', p, async () => {
-      const r = this.#named('rm', p, 'EBUSY')
+      const r = await this.#named('rm', p, 'EBUSY')
       if (!r.st) throw posixError('ENOENT', 'rm', p)
       if (r.st.isDirectory() && !recursive) throw posixError('EISDIR', 'rm', p)
       await fsp.rm(r.real, { recursive: true })
@@ -260,8 +291,8 @@ export class DirFs extends CheckedFs {
       'rename',
       from,
       async () => {
-        const a = this.#named('rename', from, 'EBUSY')
-        const b = this.#named('rename', to, 'EBUSY')
+        const a = await this.#named('rename', from, 'EBUSY')
+        const b = await this.#named('rename', to, 'EBUSY')
         if (!a.st) throw posixError('ENOENT', 'rename', from, to)
         if (b.real === a.real) return
         if (b.real.startsWith(a.real + '/')) throw posixError('EINVAL', 'rename', from, to)
@@ -279,15 +310,16 @@ export class DirFs extends CheckedFs {
 
   protected async _symlink(target: string, p: string): Promise<void> {
     return this.#call('symlink', p, async () => {
-      const r = this.#named('symlink', p, 'EEXIST')
+      const r = await this.#named('symlink', p, 'EEXIST')
       if (r.st) throw posixError('EEXIST', 'symlink', p)
-      fs.symlinkSync(target, r.real)
+      if (this.#asyncLook) await fsp.symlink(target, r.real)
+      else fs.symlinkSync(target, r.real)
     })
   }
 
   protected async _readlink(p: string): Promise<string> {
     return this.#call('readlink', p, async () => {
-      const r = this.#existing('readlink', p, false)
+      const r = await this.#existing('readlink', p, false)
       if (!r.st.isSymbolicLink()) throw posixError('EINVAL', 'readlink', p)
       return fsp.readlink(r.real)
     })
@@ -298,9 +330,9 @@ export class DirFs extends CheckedFs {
       'link',
       existing,
       async () => {
-        const a = this.#existing('link', existing, false)
+        const a = await this.#existing('link', existing, false)
         if (a.st.isDirectory()) throw posixError('EPERM', 'link', existing, p)
-        const b = this.#named('link', p, 'EEXIST')
+        const b = await this.#named('link', p, 'EEXIST')
         if (b.st) throw posixError('EEXIST', 'link', existing, p)
         await fsp.link(a.real, b.real)
       },
@@ -309,22 +341,30 @@ export class DirFs extends CheckedFs {
   }
 
   protected async _chmod(p: string, mode: number): Promise<void> {
-    return this.#call('chmod', p, () => fs.chmodSync(this.#existing('chmod', p, true).real, mode))
+    return this.#call('chmod', p, async () => {
+      const r = await this.#existing('chmod', p, true)
+      return this.#asyncLook ? fsp.chmod(r.real, mode) : fs.chmodSync(r.real, mode)
+    })
   }
 
   protected async _chown(p: string, uid: number, gid: number): Promise<void> {
-    return this.#call('chown', p, () => fs.lchownSync(this.#existing('chown', p, false).real, uid, gid))
+    return this.#call('chown', p, async () => {
+      const r = await this.#existing('chown', p, false)
+      return this.#asyncLook ? fsp.lchown(r.real, uid, gid) : fs.lchownSync(r.real, uid, gid)
+    })
   }
 
   protected async _utimes(p: string, atimeMs: number, mtimeMs: number): Promise<void> {
     return this.#call('utime', p, async () => {
-      fs.lutimesSync(this.#existing('utime', p, true).real, atimeMs / 1000, mtimeMs / 1000)
+      const r = await this.#existing('utime', p, true)
+      if (this.#asyncLook) await fsp.lutimes(r.real, atimeMs / 1000, mtimeMs / 1000)
+      else fs.lutimesSync(r.real, atimeMs / 1000, mtimeMs / 1000)
     })
   }
 
   protected async _truncate(p: string, len: number): Promise<void> {
     return this.#call('truncate', p, async () => {
-      const r = this.#existing('truncate', p, true)
+      const r = await this.#existing('truncate', p, true)
       if (r.st.isDirectory()) throw posixError('EISDIR', 'truncate', p)
       await fsp.truncate(r.real, len)
     })
@@ -332,7 +372,7 @@ export class DirFs extends CheckedFs {
 
   protected async _mknod(p: string, type: NodeType, mode: number, rdev: number): Promise<void> {
     return this.#call('mknod', p, async () => {
-      const r = this.#named('mknod', p, 'EEXIST')
+      const r = await this.#named('mknod', p, 'EEXIST')
       if (r.st) throw posixError('EEXIST', 'mknod', p)
       await mknodAt(r.real, type, mode, rdev)
     })
