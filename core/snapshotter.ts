@@ -268,5 +268,11 @@ export interface FileHandle {
   write(buf: Buffer, offset: number, length: number, position: number): Promise<number>
   truncate(len: number): Promise<void>
   stat(): Promise<FileStat>
+  /**
+   * Optional fsync: resolves once everything written through any handle of
+   * the snapshot is durable (row: in a synced LevelDB batch). A FUSE mount
+   * (core/fuse) calls it for fsync(2); without it fsync only flushes.
+   */
+  sync?(): Promise<void>
   close(): Promise<void>
 }

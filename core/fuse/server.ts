@@ -124,8 +124,8 @@ export class FuseServer {
   readonly #dirs = new Map<bigint, Dir>()
   #nextFh = 1n
   #rootIno = 1
-  #session?: Session
-  #unmounting?: Promise<void>
+  #session: Session | undefined
+  #unmounting: Promise<void> | undefined
 
   private constructor(fs: SnapshotFs, opts: ServeOptions) {
     this.#fs = fs

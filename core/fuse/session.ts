@@ -49,13 +49,13 @@ for (;;) {
 
 export interface SessionOptions {
   /** Shown as the source in /proc/mounts (default "strata"). */
-  fsName?: string
+  fsName?: string | undefined
   /** Mounted read-only: the kernel itself answers EROFS to writes. */
-  readOnly?: boolean
+  readOnly?: boolean | undefined
   /** Reader threads (default 2). */
-  readers?: number
+  readers?: number | undefined
   /** Largest WRITE the kernel may send (default 1 MiB); the read buffer is this plus a page. */
-  maxWrite?: number
+  maxWrite?: number | undefined
 }
 
 const live = new Set<Session>()
@@ -75,7 +75,7 @@ export class Session {
   readonly maxWrite: number
   readonly #fd: number
   readonly #workers: Worker[] = []
-  #device?: number
+  #device: number | undefined
   #ended = 0
   #endedAll!: () => void
   readonly ended: Promise<void>

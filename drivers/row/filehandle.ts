@@ -51,5 +51,10 @@ export class RowFileHandle extends CheckedHandle {
     return this.#snap.read((t) => statOf(this.#ino, handleInode(t, this.#ino, 'fstat', this.path)))
   }
 
+  /** fsync: returns once everything written so far is in a synced batch. */
+  async sync(): Promise<void> {
+    await this.#snap.sync()
+  }
+
   protected async _close(): Promise<void> {}
 }

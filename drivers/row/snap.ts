@@ -15,6 +15,8 @@
  */
 import { FailedPreconditionError } from '../../core/errors.js'
 import { Mutex } from '../../core/mutex.js'
+import { encodeTreeRecord } from './format.js'
+import { snapKey } from './keys.js'
 import type { NodeSource } from './nodestore.js'
 import { Edit } from './edit.js'
 import type { Format, TreeRecord } from './format.js'
@@ -122,6 +124,20 @@ export class Snap {
   }
 
   /** Resolves once every operation started before it has finished and landed. */
+  /**
+   * Makes every operation so far durable (fsync): the pending edit lands, then one synced write of
+   * the snapshot's record, and LevelDB syncs its log up to and including it.
+   */
+  sync(): Promise<void> {
+    return this.#mutex.run(async () => {
+      await this.#land()
+      if (this.#frozen) return
+      // classic-level takes `sync` on put; abstract-level's type does not name it.
+      await this.#src.db.put(snapKey(this.id), encodeTreeRecord(this.#rec), { sync: true } as never)
+    })
+  }
+
+  /** Resolves once every operation started before it has finished. */
   idle(): Promise<void> {
     return this.flush()
   }
