@@ -45,7 +45,7 @@ export class RowBackend implements Backend {
   constructor(store: Store, db: RowDb, format: Format, cacheNodes: number, fuse?: RowMounts) {
     this.#store = store
     this.#fuse = fuse
-    this.capabilities = { kernelMounts: fuse !== undefined, renameLowerDirInMount: true }
+    this.capabilities = fuse ? { kernelMounts: true, renameLowerDirInMount: true, servedMounts: true } : { kernelMounts: false, renameLowerDirInMount: true }
     this.#db = db
     this.#format = format
     // A few blocks: enough for small reads walking through one block, or two files read side by side.
