@@ -293,7 +293,8 @@ export class BackedSnapshotter implements Snapshotter, Checkable {
         usage = await this.#backend.commit(refOf(rec), tx)
       } catch (err) {
         // A driver refuses a commit of a snapshot still in use; the message names the key.
-        if (err instanceof FailedPreconditionError) throw new FailedPreconditionError(`cannot commit ${q(key)}: ${err.message}`, { cause: err })
+        if (err instanceof FailedPreconditionError)
+          throw new FailedPreconditionError(`cannot commit ${q(key)}: ${err.message}`, { cause: err })
         throw err
       }
       const now = this.#now()

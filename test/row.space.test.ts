@@ -15,7 +15,7 @@ import { Metastore } from '../core/metastore.js'
 import { Store } from '../core/store.js'
 import type { Change, Checkable, ChangeLister, SnapshotFs, Snapshotter } from '../core/snapshotter.js'
 import { rowDb } from '../drivers/row/backend.js'
-import { createRowSnapshotter, inspectRowStore, ROW_MOUNT_TYPE, type RowKeyCounts } from '../drivers/row/index.js'
+import { createRowSnapshotter, inspectRowStore, type RowKeyCounts } from '../drivers/row/index.js'
 import { Prefix, gcKey, genRange } from '../drivers/row/keys.js'
 import { NodeSource } from '../drivers/row/nodestore.js'
 import { withOpen } from '../fs/open.js'
@@ -191,7 +191,7 @@ describe('row space', () => {
     expect((await (sn as unknown as Checkable).check()).problems.join('\n')).toMatch(/unreachable \(leaked\)/)
   })
 
-  it('mounts() are binds of the snapshot\'s FUSE mount under the root: rw for active, ro for a view', async () => {
+  it("mounts() are binds of the snapshot's FUSE mount under the root: rw for active, ro for a view", async () => {
     await open()
     expect(sn!.capabilities).toEqual({ kernelMounts: true, renameLowerDirInMount: true, servedMounts: true })
     const mounts = await sn!.prepare('a')

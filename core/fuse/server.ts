@@ -19,9 +19,37 @@ import { statfs } from 'node:fs/promises'
 import type { FileHandle, FileStat, SnapshotFs } from '../snapshotter.js'
 import { E, errnoOf } from './errno.js'
 import {
-  ATTR_OUT, Attr, DIRENT_HEADER, ENTRY_OUT, FOPEN_KEEP_CACHE, GETATTR_FH, Init, KERNEL_MAJOR, KERNEL_MINOR, OUT_HEADER, Op,
-  RENAME_NOREPLACE, ROOT_ID, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, align8, cString,
-  direntType, parseRequest, putAttr, putEntry, putOutHeader, type KernelAttr, type Request, type Validity,
+  ATTR_OUT,
+  Attr,
+  DIRENT_HEADER,
+  ENTRY_OUT,
+  FOPEN_KEEP_CACHE,
+  GETATTR_FH,
+  Init,
+  KERNEL_MAJOR,
+  KERNEL_MINOR,
+  OUT_HEADER,
+  Op,
+  RENAME_NOREPLACE,
+  ROOT_ID,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  S_IFSOCK,
+  align8,
+  cString,
+  direntType,
+  parseRequest,
+  putAttr,
+  putEntry,
+  putOutHeader,
+  type KernelAttr,
+  type Request,
+  type Validity,
 } from './protocol.js'
 import { Session, unmountFuse } from './session.js'
 
@@ -81,7 +109,13 @@ function fail(errno: number): never {
 }
 
 const TYPE_BITS: Record<FileStat['type'], number> = {
-  file: S_IFREG, dir: S_IFDIR, symlink: S_IFLNK, char: S_IFCHR, block: S_IFBLK, fifo: S_IFIFO, socket: S_IFSOCK,
+  file: S_IFREG,
+  dir: S_IFDIR,
+  symlink: S_IFLNK,
+  char: S_IFCHR,
+  block: S_IFBLK,
+  fifo: S_IFIFO,
+  socket: S_IFSOCK,
 }
 
 function msToNs(ms: number): bigint {
@@ -141,7 +175,9 @@ export class FuseServer {
     server.#rootIno = root.ino
     server.#nodes.set(ROOT_ID, { ino: root.ino, paths: new Set(['/']), lookups: 1 })
     server.#session = await Session.mount(mountpoint, (buf) => server.#dispatch(buf), {
-      fsName: opts.fsName, readOnly: fs.readOnly, readers: opts.readers,
+      fsName: opts.fsName,
+      readOnly: fs.readOnly,
+      readers: opts.readers,
     })
     return server
   }
@@ -172,7 +208,7 @@ export class FuseServer {
    * `timeoutMs` (default 2000), so no caller ever waits on a hung mount.
    */
   async unmount(opts: { lazy?: boolean; timeoutMs?: number } = {}): Promise<void> {
-    if (this.#unmounting) return this.#unmounting
+    if (this.#unmounting !== undefined) return this.#unmounting
     const s = this.#session!
     const p = (async () => {
       await unmountFuse(s.mountpoint, opts.lazy)
@@ -266,7 +302,10 @@ export class FuseServer {
   #remember(st: FileStat, p: string): bigint {
     const id = this.#nodeidOf(st.ino)
     let node = this.#nodes.get(id)
-    if (!node) this.#nodes.set(id, (node = { ino: st.ino, paths: new Set(), lookups: 0 }))
+    if (!node) {
+      node = { ino: st.ino, paths: new Set(), lookups: 0 }
+      this.#nodes.set(id, node)
+    }
     node.paths.add(p)
     node.lookups++
     return id
@@ -479,8 +518,17 @@ export class FuseServer {
   #init(b: Buffer): Buffer {
     const readahead = b.readUInt32LE(8)
     const offered = b.readUInt32LE(12)
-    let want = Init.ASYNC_READ | Init.BIG_WRITES | Init.MAX_PAGES | Init.DO_READDIRPLUS | Init.READDIRPLUS_AUTO
-      | Init.PARALLEL_DIROPS | Init.CACHE_SYMLINKS | Init.ABORT_ERROR | Init.ASYNC_DIO | Init.AUTO_INVAL_DATA
+    let want =
+      Init.ASYNC_READ |
+      Init.BIG_WRITES |
+      Init.MAX_PAGES |
+      Init.DO_READDIRPLUS |
+      Init.READDIRPLUS_AUTO |
+      Init.PARALLEL_DIROPS |
+      Init.CACHE_SYMLINKS |
+      Init.ABORT_ERROR |
+      Init.ASYNC_DIO |
+      Init.AUTO_INVAL_DATA
     if (this.#opts.writebackCache ?? true) want |= Init.WRITEBACK_CACHE
     const maxWrite = this.#session?.maxWrite ?? 1 << 20
     const out = Buffer.alloc(OUT_HEADER + 64)
@@ -577,7 +625,10 @@ export class FuseServer {
     checkName(raw)
     const to = join(newdir, s)
     if (flags & RENAME_NOREPLACE) {
-      const exists = await this.#fs.lstat(to).then(() => true, () => false)
+      const exists = await this.#fs.lstat(to).then(
+        () => true,
+        () => false,
+      )
       if (exists) fail(E.EEXIST)
     }
     await this.#fs.rename(from, to)
@@ -639,9 +690,12 @@ export class FuseServer {
     const self = await fs.lstat(p)
     const parentPath = p === '/' ? '/' : p.slice(0, p.lastIndexOf('/')) || '/'
     const up = await fs.lstat(parentPath).catch(() => self)
-    const entries: Dir['entries'] = [{ name: '.', st: self }, { name: '..', st: up }]
+    const entries: Dir['entries'] = [
+      { name: '.', st: self },
+      { name: '..', st: up },
+    ]
     const stats = await Promise.all(names.map((n) => fs.lstat(join(p, n)).catch(() => undefined)))
-    names.forEach((name, i) => entries.push({ name, st: stats[i] }))
+    for (const [i, name] of names.entries()) entries.push({ name, st: stats[i] })
     const fh = this.#nextFh++
     this.#dirs.set(fh, { entries })
     const out = Buffer.alloc(OUT_HEADER + 16)

@@ -170,10 +170,7 @@ export class Session {
 }
 
 function mountFd(fd: number, mountpoint: string, opts: SessionOptions): Promise<void> {
-  const options = [
-    'fd=3', 'rootmode=40000', 'user_id=0', 'group_id=0', 'allow_other', 'default_permissions',
-    opts.readOnly ? 'ro' : 'rw',
-  ]
+  const options = ['fd=3', 'rootmode=40000', 'user_id=0', 'group_id=0', 'allow_other', 'default_permissions', opts.readOnly ? 'ro' : 'rw']
   // mount(8) gets the /dev/fuse fd as its fd 3, with -i so it calls mount(2) itself.
   const child = spawn('mount', ['-i', '-t', 'fuse.strata', '-o', options.join(','), opts.fsName ?? 'strata', mountpoint], {
     stdio: ['ignore', 'ignore', 'pipe', fd],

@@ -14,7 +14,7 @@ import { changesBetween } from './changes.js'
 import { freeGeneration, idsWith } from './gc.js'
 import { Prefix, gcKey, snapKey } from './keys.js'
 import { ROOT_INO, rootInode } from './namespace.js'
-import { RowMounts } from './fusemounts.js'
+import type { RowMounts } from './fusemounts.js'
 import { BlockCache, NodeCache, NodeSource, type RowDb } from './nodestore.js'
 import { RowFs } from './rowfs.js'
 import { Snap } from './snap.js'
@@ -45,7 +45,9 @@ export class RowBackend implements Backend {
   constructor(store: Store, db: RowDb, format: Format, cacheNodes: number, fuse?: RowMounts) {
     this.#store = store
     this.#fuse = fuse
-    this.capabilities = fuse ? { kernelMounts: true, renameLowerDirInMount: true, servedMounts: true } : { kernelMounts: false, renameLowerDirInMount: true }
+    this.capabilities = fuse
+      ? { kernelMounts: true, renameLowerDirInMount: true, servedMounts: true }
+      : { kernelMounts: false, renameLowerDirInMount: true }
     this.#db = db
     this.#format = format
     // A few blocks: enough for small reads walking through one block, or two files read side by side.

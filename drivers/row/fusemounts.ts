@@ -31,10 +31,13 @@ interface MountLine {
 
 async function mountLines(): Promise<MountLine[]> {
   const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')
-  return info.split('\n').filter(Boolean).map((line) => {
-    const f = line.split(' ')
-    return { device: f[2], point: unescapeMount(f[4]) }
-  })
+  return info
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const f = line.split(' ')
+      return { device: f[2], point: unescapeMount(f[4]) }
+    })
 }
 
 export class RowMounts {
