@@ -37,7 +37,16 @@ function statOf(name: string): FileStat {
   if (name === '/') return { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, nlink: 2, ino: 1, mtimeMs: now }
   const data = FILES[name.slice(1)]
   if (!data) throw posixError('ENOENT', 'lstat', name)
-  return { type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, nlink: 1, ino: 2 + Object.keys(FILES).indexOf(name.slice(1)), mtimeMs: now }
+  return {
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: data.length,
+    nlink: 1,
+    ino: 2 + Object.keys(FILES).indexOf(name.slice(1)),
+    mtimeMs: now,
+  }
 }
 
 /** Just enough SnapshotFs for reads: lookups, getattr, open and read. */
@@ -48,23 +57,38 @@ function memFs(): SnapshotFs {
       data.copy(buf, off, pos, pos + n)
       return n
     },
-    async write() { throw posixError('EROFS', 'write', name) },
-    async truncate() { throw posixError('EROFS', 'truncate', name) },
-    async stat() { return statOf(name) },
+    async write() {
+      throw posixError('EROFS', 'write', name)
+    },
+    async truncate() {
+      throw posixError('EROFS', 'truncate', name)
+    },
+    async stat() {
+      return statOf(name)
+    },
     async close() {},
   })
   const fs = {
     readOnly: false,
-    async lstat(p: string) { return statOf(p) },
-    async stat(p: string) { return statOf(p) },
-    async readdir() { return Object.keys(FILES) },
-    async open(p: string) { statOf(p); return handle(FILES[p.slice(1)], p) },
+    async lstat(p: string) {
+      return statOf(p)
+    },
+    async stat(p: string) {
+      return statOf(p)
+    },
+    async readdir() {
+      return Object.keys(FILES)
+    },
+    async open(p: string) {
+      statOf(p)
+      return handle(FILES[p.slice(1)], p)
+    },
     async close() {},
   }
   return fs as unknown as SnapshotFs
 }
 
-interface Figures {
+export interface Figures {
   seq1: number
   seq4: number
   iops: number
@@ -78,19 +102,34 @@ async function dd(file: string): Promise<number> {
 }
 
 /** Sequential MB/s with one reader (256 MiB) and four (4 × 64 MiB), 4 KiB random IOPS, µs per uncached lstat. */
-async function measure(mnt: string): Promise<Figures> {
+export async function measure(mnt: string): Promise<Figures> {
   await dd(join(mnt, 'big')) // warm the server's code paths, not the page cache (FUSE opens drop it)
   const s1 = await dd(join(mnt, 'big'))
   const t = process.hrtime.bigint()
   await Promise.all([0, 1, 2, 3].map((i) => dd(join(mnt, `part${i}`))))
   const s4 = Number(process.hrtime.bigint() - t) / 1e9
-  const { stdout } = await run('fio', ['--name=r', `--filename=${join(mnt, 'big')}`, '--rw=randread', '--bs=4k', '--direct=1',
-    '--ioengine=psync', '--runtime=3', '--time_based', '--output-format=json'])
+  const { stdout } = await run('fio', [
+    '--name=r',
+    `--filename=${join(mnt, 'big')}`,
+    '--rw=randread',
+    '--bs=4k',
+    '--direct=1',
+    '--ioengine=psync',
+    '--runtime=3',
+    '--time_based',
+    '--output-format=json',
+  ])
   const iops = (JSON.parse(stdout) as { jobs: { read: { iops: number } }[] }).jobs[0].read.iops
-  const { stdout: st } = await run('sh', ['-c', `cd ${mnt} && s=$(date +%s%N); i=0; while [ $i -lt 2000 ]; do stat -c %i missing-$i >/dev/null 2>&1; i=$((i+1)); done; e=$(date +%s%N); echo $(( (e-s)/2000 ))`])
-  const { stdout: base } = await run('sh', ['-c', `cd /tmp && s=$(date +%s%N); i=0; while [ $i -lt 2000 ]; do stat -c %i missing-$i >/dev/null 2>&1; i=$((i+1)); done; e=$(date +%s%N); echo $(( (e-s)/2000 ))`])
+  const { stdout: st } = await run('sh', [
+    '-c',
+    `cd ${mnt} && s=$(date +%s%N); i=0; while [ $i -lt 2000 ]; do stat -c %i missing-$i >/dev/null 2>&1; i=$((i+1)); done; e=$(date +%s%N); echo $(( (e-s)/2000 ))`,
+  ])
+  const { stdout: base } = await run('sh', [
+    '-c',
+    `cd /tmp && s=$(date +%s%N); i=0; while [ $i -lt 2000 ]; do stat -c %i missing-$i >/dev/null 2>&1; i=$((i+1)); done; e=$(date +%s%N); echo $(( (e-s)/2000 ))`,
+  ])
   // The loop's own cost (fork+exec of stat) measured on tmpfs-free /tmp and subtracted.
-  return { seq1: 256 / s1 * 1.048576, seq4: 256 / s4 * 1.048576, iops, statUs: (Number(st) - Number(base)) / 1000 }
+  return { seq1: (256 / s1) * 1.048576, seq4: (256 / s4) * 1.048576, iops, statUs: (Number(st) - Number(base)) / 1000 }
 }
 
 async function coreFuse(mnt: string, readers: number): Promise<Figures> {
@@ -114,22 +153,46 @@ async function fuseNative(mnt: string, dir: string): Promise<Figures> {
   const attr = (p: string) => {
     const s = statOf(p)
     const now = new Date()
-    return { mtime: now, atime: now, ctime: now, nlink: s.nlink, size: s.size, mode: (s.type === 'dir' ? 0o040000 : 0o100000) | s.mode, uid: 0, gid: 0, ino: s.ino }
+    return {
+      mtime: now,
+      atime: now,
+      ctime: now,
+      nlink: s.nlink,
+      size: s.size,
+      mode: (s.type === 'dir' ? 0o040000 : 0o100000) | s.mode,
+      uid: 0,
+      gid: 0,
+      ino: s.ino,
+    }
   }
   type Cb = (code: number, ...rest: unknown[]) => void
   const ops = {
     readdir: (_p: string, cb: Cb) => setImmediate(() => cb(0, names)),
-    getattr: (p: string, cb: Cb) => setImmediate(() => { try { cb(0, attr(p)) } catch { cb(-2) } }),
+    getattr: (p: string, cb: Cb) =>
+      setImmediate(() => {
+        try {
+          cb(0, attr(p))
+        } catch {
+          cb(-2)
+        }
+      }),
     open: (p: string, _f: number, cb: Cb) => setImmediate(() => (FILES[p.slice(1)] ? cb(0, 42) : cb(-2))),
     release: (_p: string, _fd: number, cb: Cb) => setImmediate(() => cb(0)),
-    read: (p: string, _fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => setImmediate(() => {
-      const data = FILES[p.slice(1)]
-      const n = Math.max(0, Math.min(len, data.length - pos))
-      data.copy(buf, 0, pos, pos + n)
-      cb(n)
-    }),
+    read: (p: string, _fd: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
+      setImmediate(() => {
+        const data = FILES[p.slice(1)]
+        const n = Math.max(0, Math.min(len, data.length - pos))
+        data.copy(buf, 0, pos, pos + n)
+        cb(n)
+      }),
   }
-  const fuse = new Fuse(mnt, ops, { fsname: 'probe-native,use_ino', allowOther: true, defaultPermissions: true, maxRead: MiB, timeout: false })
+  const fuse = new Fuse(mnt, ops, {
+    fsname: 'probe-native,use_ino',
+    allowOther: true,
+    defaultPermissions: true,
+    maxRead: MiB,
+    timeout: false,
+  })
   await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())))
   try {
     return await measure(mnt)
@@ -149,7 +212,10 @@ export async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'strata-probe-'))
   const mnt = join(dir, 'mnt')
   await mkdir(mnt)
-  const lines = ['| binding | seq read 1 reader MB/s | 4 readers MB/s aggregate | 4 KiB random read IOPS (O_DIRECT) | uncached stat µs |', '|---|---|---|---|---|']
+  const lines = [
+    '| binding | seq read 1 reader MB/s | 4 readers MB/s aggregate | 4 KiB random read IOPS (O_DIRECT) | uncached stat µs |',
+    '|---|---|---|---|---|',
+  ]
   try {
     let native: Figures | undefined
     if (process.env.FUSE_NATIVE_DIR) {
