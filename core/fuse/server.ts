@@ -583,7 +583,9 @@ export class FuseServer {
       const mtimeNs = pick(Attr.MTIME, Attr.MTIME_NOW, 40, 60, curNs)
       const ns = fs as SnapshotFs & Partial<NsTimesFs>
       if (typeof ns.lutimes === 'function') await ns.lutimes(path, atimeNs, mtimeNs)
-      else await fs.utimes(path, Number(atimeNs) / 1e6, Number(mtimeNs) / 1e6)
+      // SnapshotFs.utimes follows symlinks; without lutimes a symlink's own times stay as they are
+      // (utimensat(AT_SYMLINK_NOFOLLOW) of a dangling link must not fail, as containerd's apply does it).
+      else if (cur.type !== 'symlink') await fs.utimes(path, Number(atimeNs) / 1e6, Number(mtimeNs) / 1e6)
     }
     if (h) return h.stat()
     return fs.lstat(path!)
