@@ -288,7 +288,15 @@ export class BackedSnapshotter implements Snapshotter, Checkable {
       }
       await this.#revoke(rec.id)
       const tx = this.#store.transaction()
-      const usage = await this.#backend.commit(refOf(rec), tx)
+      let usage: Usage
+      try {
+        usage = await this.#backend.commit(refOf(rec), tx)
+      } catch (err) {
+        // A driver refuses a commit of a snapshot still in use; the message names the key.
+        if (err instanceof FailedPreconditionError)
+          throw new FailedPreconditionError(`cannot commit ${q(key)}: ${err.message}`, { cause: err })
+        throw err
+      }
       const now = this.#now()
       const next: SnapshotRecord = { ...rec, kind: 'committed', labels, created: now, updated: now, usage }
       this.#meta.rename(tx, key, name, next)

@@ -182,6 +182,12 @@ export interface Capabilities {
    * kernel mounts (overlay mounts overlayfs to open a snapshot with a parent).
    */
   needsRoot?: boolean
+  /**
+   * The kernel mounts are served by this process (row's FUSE mounts): they
+   * work only while the snapshotter stays open, and close() ends them. A
+   * runtime keeps the store open while a container runs on such mounts.
+   */
+  servedMounts?: boolean
 }
 
 /**

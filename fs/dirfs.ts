@@ -14,10 +14,10 @@ import { errnoCode, posixError, type PosixCode } from '../core/errors.js'
 import { mknodAt } from './mknod.js'
 import type { FileStat, FileType, OpenFlags, XattrFlag } from '../core/snapshotter.js'
 import { setHostTimesAsync } from './hosttimes.js'
-import { hostGetXattr, hostListXattrs, hostRemoveXattr, hostSetXattr } from './hostxattr.js'
+import { hostGetXattr, hostListXattrs, hostRemoveXattr, hostSetXattr, hostXattrsAsync } from './hostxattr.js'
 import { nsToMs } from './times.js'
 import { CheckedFs, CheckedHandle, type NodeType } from './checked.js'
-import { type PathLookup, resolveInRoot, splitPath } from './path.js'
+import { type AsyncPathLookup, type PathLookup, resolveInRoot, resolveInRootAsync, splitPath } from './path.js'
 
 export function toFileStat(st: fs.BigIntStats): FileStat {
   const type: FileType = st.isFile()
@@ -62,6 +62,13 @@ interface Resolved {
 }
 
 export interface DirFsOptions {
+  /**
+   * Only asynchronous calls, never a synchronous one: for a directory this
+   * very process serves (a FUSE mount of its own, core/fuse), where a
+   * blocking lstat would wait for the event loop it blocks. Slower on a
+   * plain directory, which is why it is not the default.
+   */
+  neverBlock?: boolean
   readOnly?: boolean
   /** Runs once when the handle closes (an overlay mount's reference count, say). */
   onClose?: () => Promise<void>
@@ -93,6 +100,9 @@ export class DirFs extends CheckedFs {
   readonly root: string
   readonly #onClose: (() => Promise<void>) | undefined
   readonly #look: PathLookup<HostNode>
+  readonly #asyncLook: AsyncPathLookup<HostNode> | undefined
+  /** xattr calls: synchronous (fast) unless the file system must never block the event loop. */
+  readonly #xattrs: typeof hostXattrsAsync
 
   constructor(root: string, opts: DirFsOptions = {}) {
     super(opts.readOnly ?? false)
@@ -112,6 +122,30 @@ export class DirFs extends CheckedFs {
       linkTarget: (n) => (n.st?.isSymbolicLink() ? fs.readlinkSync(n.real) : undefined),
       isDir: (n) => n.st?.isDirectory() ?? true,
     }
+    this.#asyncLook = opts.neverBlock
+      ? {
+          root: { real: root },
+          child: async (dir, name) => {
+            const real = join(dir.real, name)
+            try {
+              return { real, st: await fsp.lstat(real, { bigint: true }) }
+            } catch (err) {
+              if (errnoCode(err) === 'ENOENT') return undefined
+              throw err
+            }
+          },
+          linkTarget: async (n) => (n.st?.isSymbolicLink() ? fsp.readlink(n.real) : undefined),
+          isDir: (n) => n.st?.isDirectory() ?? true,
+        }
+      : undefined
+    this.#xattrs = opts.neverBlock
+      ? hostXattrsAsync
+      : {
+          get: async (path, name) => hostGetXattr(path, name),
+          set: async (path, name, value) => hostSetXattr(path, name, value),
+          list: async (path) => hostListXattrs(path),
+          remove: async (path, name) => hostRemoveXattr(path, name),
+        }
   }
 
   /** Runs an fs call, turning its error into one that names the snapshot path. */
@@ -126,38 +160,40 @@ export class DirFs extends CheckedFs {
   }
 
   /** Resolves `p` inside the root (fs/path.ts resolveInRoot); a missing last component has no `st`. */
-  #resolve(syscall: string, p: string, followLast: boolean): Resolved {
-    const w = resolveInRoot(this.#look, syscall, p, followLast)
+  async #resolve(syscall: string, p: string, followLast: boolean): Promise<Resolved> {
+    const w = this.#asyncLook
+      ? await resolveInRootAsync(this.#asyncLook, syscall, p, followLast)
+      : resolveInRoot(this.#look, syscall, p, followLast)
     const dir = w.dirs.at(-1)?.real ?? this.root
     if (w.node === undefined) return { real: join(dir, w.name), dir, name: w.name }
-    const st = w.node.st ?? fs.lstatSync(w.node.real, { bigint: true })
+    const st = w.node.st ?? (this.#asyncLook ? await fsp.lstat(w.node.real, { bigint: true }) : fs.lstatSync(w.node.real, { bigint: true }))
     return { real: w.node.real, dir, name: w.name, st }
   }
 
-  #existing(syscall: string, p: string, followLast: boolean): Resolved & { st: fs.BigIntStats } {
-    const r = this.#resolve(syscall, p, followLast)
+  async #existing(syscall: string, p: string, followLast: boolean): Promise<Resolved & { st: fs.BigIntStats }> {
+    const r = await this.#resolve(syscall, p, followLast)
     if (!r.st) throw posixError('ENOENT', syscall, p)
     return r as Resolved & { st: fs.BigIntStats }
   }
 
   /** A path that names an entry in a directory (not the root itself). */
-  #named(syscall: string, p: string, rootCode: PosixCode): Resolved {
-    const r = this.#resolve(syscall, p, false)
+  async #named(syscall: string, p: string, rootCode: PosixCode): Promise<Resolved> {
+    const r = await this.#resolve(syscall, p, false)
     if (r.name === '') throw posixError(rootCode, syscall, p)
     return r
   }
 
   protected async _stat(p: string): Promise<FileStat> {
-    return this.#call('stat', p, () => toFileStat(this.#existing('stat', p, true).st))
+    return this.#call('stat', p, async () => toFileStat((await this.#existing('stat', p, true)).st))
   }
 
   protected async _lstat(p: string): Promise<FileStat> {
-    return this.#call('lstat', p, () => toFileStat(this.#existing('lstat', p, false).st))
+    return this.#call('lstat', p, async () => toFileStat((await this.#existing('lstat', p, false)).st))
   }
 
   protected async _readdir(p: string): Promise<string[]> {
     return this.#call('scandir', p, async () => {
-      const r = this.#existing('scandir', p, true)
+      const r = await this.#existing('scandir', p, true)
       if (!r.st.isDirectory()) throw posixError('ENOTDIR', 'scandir', p)
       return (await fsp.readdir(r.real)).sort()
     })
@@ -165,7 +201,7 @@ export class DirFs extends CheckedFs {
 
   protected async _readFile(p: string): Promise<Buffer> {
     return this.#call('open', p, async () => {
-      const r = this.#existing('open', p, true)
+      const r = await this.#existing('open', p, true)
       if (r.st.isDirectory()) throw posixError('EISDIR', 'read', p)
       return fsp.readFile(r.real, { flag: fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW })
     })
@@ -174,9 +210,9 @@ export class DirFs extends CheckedFs {
   protected async _writeFile(p: string, buf: Buffer, mode: number): Promise<void> {
     // A small file in synchronous calls: one trip instead of four through libuv's pool, which on a
     // layer of thousands of small files is most of the time (as in fs/copytree.ts).
-    if (buf.length <= SYNC_WRITE_MAX) {
-      return this.#call('open', p, () => {
-        const r = this.#resolve('open', p, true)
+    if (buf.length <= SYNC_WRITE_MAX && !this.#asyncLook) {
+      return this.#call('open', p, async () => {
+        const r = await this.#resolve('open', p, true)
         if (r.name === '' || r.st?.isDirectory()) throw posixError('EISDIR', 'open', p)
         const fd = fs.openSync(r.real, FLAGS.w | fs.constants.O_NOFOLLOW, 0o600)
         try {
@@ -200,7 +236,7 @@ export class DirFs extends CheckedFs {
   protected async _open(p: string, flags: OpenFlags, mode: number): Promise<DirFileHandle> {
     const writes = flags !== 'r'
     return this.#call('open', p, async () => {
-      const r = this.#resolve('open', p, true)
+      const r = await this.#resolve('open', p, true)
       if (r.name === '' || r.st?.isDirectory()) {
         if (writes) throw posixError('EISDIR', 'open', p)
       }
@@ -214,10 +250,15 @@ export class DirFs extends CheckedFs {
 
   protected async _mkdir(p: string, mode: number): Promise<void> {
     return this.#call('mkdir', p, async () => {
-      const r = this.#resolve('mkdir', p, false)
+      const r = await this.#resolve('mkdir', p, false)
       if (r.st || r.name === '') throw posixError('EEXIST', 'mkdir', p)
-      fs.mkdirSync(r.real, { mode: 0o700 })
-      fs.chmodSync(r.real, mode & 0o7777)
+      if (this.#asyncLook) {
+        await fsp.mkdir(r.real, { mode: 0o700 })
+        await fsp.chmod(r.real, mode & 0o7777)
+      } else {
+        fs.mkdirSync(r.real, { mode: 0o700 })
+        fs.chmodSync(r.real, mode & 0o7777)
+      }
     })
   }
 
@@ -237,7 +278,7 @@ export class DirFs extends CheckedFs {
 
   protected async _rmdir(p: string): Promise<void> {
     return this.#call('rmdir', p, async () => {
-      const r = this.#named('rmdir', p, 'EBUSY')
+      const r = await this.#named('rmdir', p, 'EBUSY')
       if (!r.st) throw posixError('ENOENT', 'rmdir', p)
       if (!r.st.isDirectory()) throw posixError('ENOTDIR', 'rmdir', p)
       await fsp.rmdir(r.real)
@@ -246,7 +287,7 @@ export class DirFs extends CheckedFs {
 
   protected async _unlink(p: string): Promise<void> {
     return this.#call('unlink', p, async () => {
-      const r = this.#named('unlink', p, 'EISDIR')
+      const r = await this.#named('unlink', p, 'EISDIR')
       if (!r.st) throw posixError('ENOENT', 'unlink', p)
       if (r.st.isDirectory()) throw posixError('EISDIR', 'unlink', p)
       await fsp.unlink(r.real)
@@ -255,7 +296,7 @@ export class DirFs extends CheckedFs {
 
   protected async _rm(p: string, recursive: boolean): Promise<void> {
     return this.#call('rm', p, async () => {
-      const r = this.#named('rm', p, 'EBUSY')
+      const r = await this.#named('rm', p, 'EBUSY')
       if (!r.st) throw posixError('ENOENT', 'rm', p)
       if (r.st.isDirectory() && !recursive) throw posixError('EISDIR', 'rm', p)
       await fsp.rm(r.real, { recursive: true })
@@ -267,8 +308,8 @@ export class DirFs extends CheckedFs {
       'rename',
       from,
       async () => {
-        const a = this.#named('rename', from, 'EBUSY')
-        const b = this.#named('rename', to, 'EBUSY')
+        const a = await this.#named('rename', from, 'EBUSY')
+        const b = await this.#named('rename', to, 'EBUSY')
         if (!a.st) throw posixError('ENOENT', 'rename', from, to)
         if (b.real === a.real) return
         if (b.real.startsWith(a.real + '/')) throw posixError('EINVAL', 'rename', from, to)
@@ -286,15 +327,16 @@ export class DirFs extends CheckedFs {
 
   protected async _symlink(target: string, p: string): Promise<void> {
     return this.#call('symlink', p, async () => {
-      const r = this.#named('symlink', p, 'EEXIST')
+      const r = await this.#named('symlink', p, 'EEXIST')
       if (r.st) throw posixError('EEXIST', 'symlink', p)
-      fs.symlinkSync(target, r.real)
+      if (this.#asyncLook) await fsp.symlink(target, r.real)
+      else fs.symlinkSync(target, r.real)
     })
   }
 
   protected async _readlink(p: string): Promise<string> {
     return this.#call('readlink', p, async () => {
-      const r = this.#existing('readlink', p, false)
+      const r = await this.#existing('readlink', p, false)
       if (!r.st.isSymbolicLink()) throw posixError('EINVAL', 'readlink', p)
       return fsp.readlink(r.real)
     })
@@ -305,9 +347,9 @@ export class DirFs extends CheckedFs {
       'link',
       existing,
       async () => {
-        const a = this.#existing('link', existing, false)
+        const a = await this.#existing('link', existing, false)
         if (a.st.isDirectory()) throw posixError('EPERM', 'link', existing, p)
-        const b = this.#named('link', p, 'EEXIST')
+        const b = await this.#named('link', p, 'EEXIST')
         if (b.st) throw posixError('EEXIST', 'link', existing, p)
         await fsp.link(a.real, b.real)
       },
@@ -316,25 +358,31 @@ export class DirFs extends CheckedFs {
   }
 
   protected async _chmod(p: string, mode: number): Promise<void> {
-    return this.#call('chmod', p, () => fs.chmodSync(this.#existing('chmod', p, true).real, mode))
+    return this.#call('chmod', p, async () => {
+      const r = await this.#existing('chmod', p, true)
+      return this.#asyncLook ? fsp.chmod(r.real, mode) : fs.chmodSync(r.real, mode)
+    })
   }
 
   protected async _chown(p: string, uid: number, gid: number): Promise<void> {
-    return this.#call('chown', p, () => fs.lchownSync(this.#existing('chown', p, false).real, uid, gid))
+    return this.#call('chown', p, async () => {
+      const r = await this.#existing('chown', p, false)
+      return this.#asyncLook ? fsp.lchown(r.real, uid, gid) : fs.lchownSync(r.real, uid, gid)
+    })
   }
 
   protected async _utimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
     // The path is resolved inside the root, so its final symlink is already followed.
-    return this.#call('utime', p, async () => setHostTimesAsync(this.#existing('utime', p, true).real, atimeNs, mtimeNs, false))
+    return this.#call('utime', p, async () => setHostTimesAsync((await this.#existing('utime', p, true)).real, atimeNs, mtimeNs, false))
   }
 
   protected async _lutimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
-    return this.#call('lutime', p, async () => setHostTimesAsync(this.#existing('lutime', p, false).real, atimeNs, mtimeNs, false))
+    return this.#call('lutime', p, async () => setHostTimesAsync((await this.#existing('lutime', p, false)).real, atimeNs, mtimeNs, false))
   }
 
   protected async _getxattr(p: string, name: string): Promise<Buffer> {
     return this.#call('lgetxattr', p, async () => {
-      const v = hostGetXattr(this.#existing('lgetxattr', p, false).real, name)
+      const v = await this.#xattrs.get((await this.#existing('lgetxattr', p, false)).real, name)
       if (v === undefined) throw posixError('ENODATA', 'lgetxattr', p)
       return v
     })
@@ -342,32 +390,32 @@ export class DirFs extends CheckedFs {
 
   protected async _setxattr(p: string, name: string, value: Buffer, flags: XattrFlag | undefined): Promise<void> {
     return this.#call('lsetxattr', p, async () => {
-      const real = this.#existing('lsetxattr', p, false).real
+      const real = (await this.#existing('lsetxattr', p, false)).real
       // The binding has no XATTR_CREATE/XATTR_REPLACE: the check runs first (a race only between two writers of one name).
       if (flags !== undefined) {
-        const had = hostGetXattr(real, name) !== undefined
+        const had = (await this.#xattrs.get(real, name)) !== undefined
         if (flags === 'create' && had) throw posixError('EEXIST', 'lsetxattr', p)
         if (flags === 'replace' && !had) throw posixError('ENODATA', 'lsetxattr', p)
       }
-      hostSetXattr(real, name, value)
+      await this.#xattrs.set(real, name, value)
     })
   }
 
   protected async _listxattr(p: string): Promise<string[]> {
-    return this.#call('llistxattr', p, async () => hostListXattrs(this.#existing('llistxattr', p, false).real))
+    return this.#call('llistxattr', p, async () => this.#xattrs.list((await this.#existing('llistxattr', p, false)).real))
   }
 
   protected async _removexattr(p: string, name: string): Promise<void> {
     return this.#call('lremovexattr', p, async () => {
-      const real = this.#existing('lremovexattr', p, false).real
-      if (hostGetXattr(real, name) === undefined) throw posixError('ENODATA', 'lremovexattr', p)
-      hostRemoveXattr(real, name)
+      const real = (await this.#existing('lremovexattr', p, false)).real
+      if ((await this.#xattrs.get(real, name)) === undefined) throw posixError('ENODATA', 'lremovexattr', p)
+      await this.#xattrs.remove(real, name)
     })
   }
 
   protected async _truncate(p: string, len: number): Promise<void> {
     return this.#call('truncate', p, async () => {
-      const r = this.#existing('truncate', p, true)
+      const r = await this.#existing('truncate', p, true)
       if (r.st.isDirectory()) throw posixError('EISDIR', 'truncate', p)
       await fsp.truncate(r.real, len)
     })
@@ -375,7 +423,7 @@ export class DirFs extends CheckedFs {
 
   protected async _mknod(p: string, type: NodeType, mode: number, rdev: number): Promise<void> {
     return this.#call('mknod', p, async () => {
-      const r = this.#named('mknod', p, 'EEXIST')
+      const r = await this.#named('mknod', p, 'EEXIST')
       if (r.st) throw posixError('EEXIST', 'mknod', p)
       await mknodAt(r.real, type, mode, rdev)
     })

@@ -6,20 +6,41 @@
  * other file-system error.
  */
 import { constants } from 'node:os'
-import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr'
+import {
+  getAttribute,
+  getAttributeSync,
+  listAttributes,
+  listAttributesSync,
+  removeAttribute,
+  removeAttributeSync,
+  setAttribute,
+  setAttributeSync,
+} from '@napi-rs/xattr'
 
 const NAMES = new Map<number, string>()
 for (const [name, n] of Object.entries(constants.errno)) if (!NAMES.has(n)) NAMES.set(n, name)
 NAMES.set(95, 'EOPNOTSUPP')
 
+function posixOf(path: string, err: unknown): unknown {
+  const m = /os error (\d+)/.exec((err as Error).message)
+  const code = m ? NAMES.get(Number(m[1])) : undefined
+  if (code === undefined) return err
+  return Object.assign(new Error(`${code}: ${(err as Error).message}, ${path}`), { code, path })
+}
+
 function translated<T>(path: string, fn: () => T): T {
   try {
     return fn()
   } catch (err) {
-    const m = /os error (\d+)/.exec((err as Error).message)
-    const code = m ? NAMES.get(Number(m[1])) : undefined
-    if (code === undefined) throw err
-    throw Object.assign(new Error(`${code}: ${(err as Error).message}, ${path}`), { code, path })
+    throw posixOf(path, err)
+  }
+}
+
+async function translatedAsync<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    throw posixOf(path, err)
   }
 }
 
@@ -39,4 +60,18 @@ export function hostListXattrs(path: string): string[] {
 
 export function hostRemoveXattr(path: string, name: string): void {
   translated(path, () => removeAttributeSync(path, name))
+}
+
+/**
+ * The same calls on the thread pool, for a file system that must never block
+ * the event loop (a DirFs over a FUSE mount this process serves).
+ */
+export const hostXattrsAsync = {
+  async get(path: string, name: string): Promise<Buffer | undefined> {
+    const v = await translatedAsync(path, () => getAttribute(path, name))
+    return v === null || v === undefined ? undefined : Buffer.from(v)
+  },
+  set: (path: string, name: string, value: Buffer): Promise<void> => translatedAsync(path, () => setAttribute(path, name, value)),
+  list: (path: string): Promise<string[]> => translatedAsync(path, () => listAttributes(path)),
+  remove: (path: string, name: string): Promise<void> => translatedAsync(path, () => removeAttribute(path, name)),
 }

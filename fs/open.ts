@@ -21,7 +21,8 @@ export async function withOpen<T>(sn: Snapshotter, key: string, fn: (fs: Snapsho
 /** Runs `fn` with the snapshot's mounts mounted at `target` (root only), unmounting after. */
 export async function withMountedFs<T>(sn: Snapshotter, key: string, target: string, fn: (fs: SnapshotFs) => Promise<T>): Promise<T> {
   await mountAll(await sn.mounts(key), target)
-  const fs = new DirFs(target)
+  // A mount this process serves (row's FUSE) must be read without a blocking call.
+  const fs = new DirFs(target, { neverBlock: sn.capabilities?.servedMounts === true })
   try {
     return await fn(fs)
   } finally {

@@ -96,3 +96,47 @@ export function resolveInRoot<N>(look: PathLookup<N>, syscall: string, p: string
   const top = stack[stack.length - 1]
   return { node: top.node, name: top.name, dirs: stack.slice(0, -1).map((s) => s.node) }
 }
+
+/** A PathLookup whose lookups wait on I/O (DirFs: lstat and readlink of host files). */
+export interface AsyncPathLookup<N> {
+  readonly root: N
+  child(dir: N, name: string): Promise<N | undefined>
+  linkTarget(node: N): Promise<string | undefined>
+  isDir(node: N): boolean
+}
+
+/**
+ * resolveInRoot with asynchronous lookups, the same rules step for step. A
+ * process may serve the directory it resolves in (a FUSE mount of its own,
+ * see core/fuse): a synchronous lstat would block the loop that must answer it.
+ */
+export async function resolveInRootAsync<N>(look: AsyncPathLookup<N>, syscall: string, p: string, followLast: boolean): Promise<Walked<N>> {
+  const queue = splitPath(syscall, p)
+  const stack: Array<{ node: N; name: string }> = [{ node: look.root, name: '' }]
+  let links = 0
+  while (queue.length > 0) {
+    const name = queue.shift()!
+    if (name === '..') {
+      if (stack.length > 1) stack.pop()
+      continue
+    }
+    const last = queue.length === 0
+    const node = await look.child(stack[stack.length - 1].node, name)
+    if (node === undefined) {
+      if (last) return { name, dirs: stack.map((s) => s.node) }
+      throw posixError('ENOENT', syscall, p)
+    }
+    const target = !last || followLast ? await look.linkTarget(node) : undefined
+    if (target !== undefined) {
+      if (++links > MAX_SYMLINKS) throw posixError('ELOOP', syscall, p)
+      if (target.startsWith('/')) stack.length = 1
+      queue.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'))
+      continue
+    }
+    if (!last && !look.isDir(node)) throw posixError('ENOTDIR', syscall, p)
+    if (last) return { node, name, dirs: stack.map((s) => s.node) }
+    stack.push({ node, name })
+  }
+  const top = stack[stack.length - 1]
+  return { node: top.node, name: top.name, dirs: stack.slice(0, -1).map((s) => s.node) }
+}

@@ -9,7 +9,7 @@ export async function checkKernelMountable(mounts: Mount[], driver: string, key:
   if (foreign) {
     throw new NotImplementedError(
       `snapshot ${JSON.stringify(key)}: the ${driver} driver mounts as type ${JSON.stringify(foreign.type)}, which the kernel cannot mount ` +
-        `(no FUSE mount yet); strata run needs a driver with kernel mounts (native, overlay)`,
+        `; strata run needs a driver with kernel mounts (native, overlay, row as root)`,
     )
   }
 }

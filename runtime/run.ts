@@ -4,7 +4,8 @@
  * the runtime starts, a failure removes everything the run made; the mount is
  * always undone. The store is closed while the container runs, so other
  * strata commands (ps, a second run) can use it meanwhile; a label with our
- * pid marks the container as running so they leave it alone.
+ * pid marks the container as running so they leave it alone. A driver whose
+ * mounts this process serves (row, over FUSE) keeps the store open instead.
  */
 import { randomBytes } from 'node:crypto'
 import { cleanupAfter } from '../core/errors.js'
@@ -140,7 +141,8 @@ async function start(ctx: RunHost, runtime: string, ctr: Created, signals: Signa
       `labels.${PID_LABEL}`,
       `labels.${RUN_LABEL}`,
     ])
-    await ctx.release()
+    // Mounts this process serves (row's FUSE) live only while the store is open.
+    if (!sn.capabilities?.servedMounts) await ctx.release()
     signals.check()
     const code = await runBundle(runtime, bundle, id, (kill) => {
       ctr.started = true

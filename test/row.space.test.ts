@@ -6,7 +6,7 @@
  * parent does not share.
  */
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,7 +15,7 @@ import { Metastore } from '../core/metastore.js'
 import { Store } from '../core/store.js'
 import type { Change, Checkable, ChangeLister, SnapshotFs, Snapshotter } from '../core/snapshotter.js'
 import { rowDb } from '../drivers/row/backend.js'
-import { createRowSnapshotter, inspectRowStore, ROW_MOUNT_TYPE, type RowKeyCounts } from '../drivers/row/index.js'
+import { createRowSnapshotter, inspectRowStore, type RowKeyCounts } from '../drivers/row/index.js'
 import { Prefix, gcKey, genRange } from '../drivers/row/keys.js'
 import { NodeSource } from '../drivers/row/nodestore.js'
 import { withOpen } from '../fs/open.js'
@@ -191,10 +191,12 @@ describe('row space', () => {
     expect((await (sn as unknown as Checkable).check()).problems.join('\n')).toMatch(/unreachable \(leaked\)/)
   })
 
-  it('mounts() are not kernel mounts: they name the store and the snapshot', async () => {
+  it("mounts() are binds of the snapshot's FUSE mount under the root: rw for active, ro for a view", async () => {
     await open()
-    expect(sn!.capabilities).toEqual({ kernelMounts: false, renameLowerDirInMount: true })
-    expect(await sn!.prepare('a')).toEqual([{ type: ROW_MOUNT_TYPE, source: root, options: [`id=${await idOfOpen('a')}`, 'rw'] }])
+    expect(sn!.capabilities).toEqual({ kernelMounts: true, renameLowerDirInMount: true, servedMounts: true })
+    const mounts = await sn!.prepare('a')
+    expect(mounts).toEqual([{ type: 'bind', source: join(root, 'mnt', await idOfOpen('a')), options: ['bind', 'rw'] }])
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).toContain(` ${mounts[0].source} `)
     await sn!.commit('c', 'a')
     expect((await sn!.view('v', 'c'))[0].options[1]).toBe('ro')
   })
@@ -217,7 +219,8 @@ describe('row space', () => {
 
 async function idOfOpen(key: string): Promise<string> {
   const m = await sn!.mounts(key)
-  return m[0].options[0].slice('id='.length)
+  // As root the mount is a bind of <root>/mnt/<id>; otherwise row's own type names the id.
+  return m[0].type === 'bind' ? m[0].source.slice(m[0].source.lastIndexOf('/') + 1) : m[0].options[0].slice('id='.length)
 }
 
 describe('row changes()', () => {

@@ -82,7 +82,7 @@ function runcStatus(id: string): string | undefined {
   }
 }
 
-describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) => {
+describe.each(['native', 'overlay', 'row'])('strata run with the %s driver', (driver) => {
   it('passes stdout and the exit code through; the file the command wrote is in the container layer, not the image', async (ctx) => {
     const image = requireRuntime(ctx)
     const r = await strata('--driver', driver, 'run', '--name', 'c1', image, '--', 'sh', '-c', 'echo hi; echo data > /made; exit 3')
@@ -134,6 +134,9 @@ describe.each(['native', 'overlay'])('strata run with the %s driver', (driver) =
 
   it('a strata run killed with SIGKILL leaves a mount and a live container that cleanup undoes; then rm-container works', async (ctx) => {
     const image = requireRuntime(ctx)
+    // On row the killed process was the FUSE server of the container's root: the container cannot stay
+    // "running" on a dead mount, so this case needs its own expectations (issue 16, not done yet).
+    if (driver === 'row') ctx.skip('row: a killed run takes its FUSE-served rootfs with it; expectations not written yet')
     const proc = spawn(
       process.execPath,
       [resolve('dist/cli/main.js'), '--root', root, '--driver', driver, 'run', '--name', 'k', image, '--', 'sleep', '60'],
@@ -283,15 +286,6 @@ describe('strata run: bad input', () => {
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^strata run: ERR_NOT_FOUND: image "no-such-image" does not exist[^\n]*\n$/)
     expect(await snapshotNames()).toEqual([])
-  })
-
-  it('the row driver, which has no kernel mount, fails with ERR_NOT_IMPLEMENTED naming it and keeps only the image', async (ctx) => {
-    const image = requireRuntime(ctx)
-    const r = await strata('--driver', 'row', 'run', image, '--', 'sh')
-    expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/^strata run: ERR_NOT_IMPLEMENTED: [^\n]*the row driver[^\n]*\n$/)
-    expect((await snapshotNames()).every((n) => n.startsWith('sha256:'))).toBe(true)
-    expect(await leftoverMounts()).toEqual([])
   })
 
   it('without runc or crun on PATH, and without root, it fails in one line with exit 1', async (ctx) => {

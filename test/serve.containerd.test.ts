@@ -6,8 +6,8 @@
  * (docker-archive and OCI archive); `ctr` drives import, run, snapshots and
  * garbage collection, and strata's own CLI reads the same roots back.
  *
- * A driver whose mounts are not kernel mounts (row, until its FUSE mount
- * lands) cannot be mounted by containerd's unpacker or runc: the passes that
+ * A driver whose mounts are not kernel mounts (row without root: its FUSE
+ * mounts need root) cannot be mounted by containerd's unpacker or runc: the passes that
  * mount skip for that declared capability, and say so; the rest run.
  */
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises'
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { ContainerdStack, ServeProcess } from '../bench/peer/stack.js'
 import { parseSize } from '../bench/peer/containerd.js'
 import { assertSameTree } from '../conformance/compare.js'
+import { RowFs } from '../drivers/row/rowfs.js'
 import { DirFs } from '../fs/dirfs.js'
 import { mountAll, mountsUnder, unmount } from '../fs/mount.js'
 import { openSnapshotter, type Info, type Mount } from '../index.js'
@@ -87,7 +88,7 @@ afterAll(async () => {
 function skipUnless(ctx: TestContext, driver: string): void {
   if (skip) ctx.skip(skip)
   if (!mountable.get(driver))
-    ctx.skip(`${driver} declares capabilities.kernelMounts false: containerd cannot mount it until its FUSE mount lands`)
+    ctx.skip(`${driver} declares capabilities.kernelMounts false: containerd cannot mount it (row needs root for its FUSE mounts)`)
 }
 
 /** ctr in the driver's own namespace, so each driver's images and snapshots stay apart. */
@@ -261,6 +262,8 @@ describe.each(drivers())('containerd with strata-%s as a proxy snapshotter', (dr
 
   it('the rootfs containerd unpacked through strata equals, file by file with xattrs, its own overlayfs unpack', async (ctx) => {
     skipUnless(ctx, driver)
+    // row keeps no xattrs yet (issue 14), so its FUSE mount answers EOPNOTSUPP and the comparison cannot hold.
+    if (driver === 'row' && !('getxattr' in RowFs.prototype)) ctx.skip('row has no xattrs until issue 14 lands')
     const ns = `cmp-${driver}`
     await ctrOk(driver, ['images', 'import', '--snapshotter', snapshotter, archives.layered], ns)
     await ctrOk(driver, ['images', 'import', '--snapshotter', 'overlayfs', archives.layered], 'cmp-reference')

@@ -5,6 +5,7 @@
  * frees its generation's key ranges; `cleanup` (also run at open) finishes
  * any freeing a crash interrupted.
  */
+import { existsSync } from 'node:fs'
 import { DataLossError } from '../../core/errors.js'
 import type { Backend, SnapshotRef } from '../../core/backend.js'
 import type { Capabilities, Change, Mount, SnapshotFs, Usage } from '../../core/snapshotter.js'
@@ -13,6 +14,7 @@ import { changesBetween } from './changes.js'
 import { freeGeneration, idsWith } from './gc.js'
 import { Prefix, gcKey, snapKey } from './keys.js'
 import { ROOT_INO, rootInode } from './namespace.js'
+import type { RowMounts } from './fusemounts.js'
 import { BlockCache, NodeCache, NodeSource, type RowDb } from './nodestore.js'
 import { RowFs } from './rowfs.js'
 import { Snap } from './snap.js'
@@ -22,20 +24,30 @@ import { decodeTreeRecord, encodeTreeRecord, type Format, type TreeRecord } from
 
 export const MOUNT_TYPE = 'strata.row'
 
+/** FUSE mounts need root and /dev/fuse; without them row still works through open(). */
+export function canMountFuse(): boolean {
+  return process.getuid?.() === 0 && existsSync('/dev/fuse')
+}
+
 export function rowDb(store: Store): RowDb {
   return store.db.sublevel<Buffer, Buffer>('row', { keyEncoding: 'buffer', valueEncoding: 'buffer' })
 }
 
 export class RowBackend implements Backend {
-  readonly capabilities: Capabilities = { kernelMounts: false, renameLowerDirInMount: true }
+  readonly capabilities: Capabilities
   readonly #store: Store
+  readonly #fuse: RowMounts | undefined
   readonly #db: RowDb
   readonly #src: NodeSource
   readonly #format: Format
   readonly #snaps = new Map<number, Snap>()
 
-  constructor(store: Store, db: RowDb, format: Format, cacheNodes: number) {
+  constructor(store: Store, db: RowDb, format: Format, cacheNodes: number, fuse?: RowMounts) {
     this.#store = store
+    this.#fuse = fuse
+    this.capabilities = fuse
+      ? { kernelMounts: true, renameLowerDirInMount: true, servedMounts: true }
+      : { kernelMounts: false, renameLowerDirInMount: true }
     this.#db = db
     this.#format = format
     // A few blocks: enough for small reads walking through one block, or two files read side by side.
@@ -79,6 +91,10 @@ export class RowBackend implements Backend {
   }
 
   async mounts(ref: SnapshotRef): Promise<Mount[]> {
+    if (this.#fuse) {
+      const point = await this.#fuse.ensure(Number(ref.id), () => this.open(ref))
+      return [{ type: 'bind', source: point, options: ['bind', ref.kind === 'active' ? 'rw' : 'ro'] }]
+    }
     return [{ type: MOUNT_TYPE, source: this.#store.root, options: [`id=${ref.id}`, ref.kind === 'active' ? 'rw' : 'ro'] }]
   }
 
@@ -93,12 +109,14 @@ export class RowBackend implements Backend {
   }
 
   async commit(ref: SnapshotRef): Promise<Usage> {
+    await this.#fuse?.release(Number(ref.id))
     const snap = await this.#snap(ref)
     await snap.idle()
     return { size: snap.record.bytes, inodes: snap.record.inodes }
   }
 
   async remove(ref: SnapshotRef, tx: Transaction): Promise<void> {
+    await this.#fuse?.drop(Number(ref.id))
     tx.put(this.#db, gcKey(Number(ref.id)), Buffer.alloc(0))
   }
 
@@ -139,6 +157,7 @@ export class RowBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    await this.#fuse?.dropAll()
     for (const snap of this.#snaps.values()) await snap.flush()
     this.#snaps.clear()
     this.#src.cache.clear()

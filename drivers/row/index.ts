@@ -5,17 +5,21 @@
  * root, a write copies only the path to the leaf it changes and the blocks
  * it writes, and every object carries the generation that wrote it, so a
  * removed snapshot frees exactly its own generation without reference
- * counts. No kernel module, no mounts, no root needed: files are reached
- * through `open()`.
+ * counts. Files are reached through `open()`, and, as root with
+ * /dev/fuse, through a FUSE mount of each active snapshot and view that
+ * `mounts()` returns as a bind (see fusemounts.ts); without root, row works
+ * through `open()` alone and declares no kernel mounts.
  *
- *   <root>/meta   LevelDB; the driver's sublevel `row` holds everything (see keys.ts)
+ *   <root>/meta       LevelDB; the driver's sublevel `row` holds everything (see keys.ts)
+ *   <root>/mnt/<id>   the FUSE mount of snapshot <id>, while it is served
  */
 import { InvalidArgumentError } from '../../core/errors.js'
 import { openBackedSnapshotter } from '../../core/backed.js'
 import type { Snapshotter } from '../../core/snapshotter.js'
 import { Store } from '../../core/store.js'
-import { RowBackend, rowDb, MOUNT_TYPE } from './backend.js'
+import { RowBackend, canMountFuse, rowDb, MOUNT_TYPE } from './backend.js'
 import { countKeys, type RowKeyCounts } from './gc.js'
+import { RowMounts } from './fusemounts.js'
 import { formatKey } from './keys.js'
 import type { RowDb } from './nodestore.js'
 import { decodeFormatRecord, encodeFormatRecord, FORMAT_VERSION, type Format } from './format.js'
@@ -121,7 +125,13 @@ export async function createRowSnapshotter(root: string, options: RowOptions = {
     store: { writeBufferSize },
     backend: async (store) => {
       const db = rowDb(store)
-      return new RowBackend(store, db, await settleFormat(store, db, format, blockSizeGiven), cacheNodes)
+      const settled = await settleFormat(store, db, format, blockSizeGiven)
+      let fuse: RowMounts | undefined
+      if (canMountFuse()) {
+        fuse = new RowMounts(store.root)
+        await fuse.clearStale()
+      }
+      return new RowBackend(store, db, settled, cacheNodes, fuse)
     },
   })
 }
