@@ -373,11 +373,23 @@ export class DirFs extends CheckedFs {
 
   protected async _utimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
     // The path is resolved inside the root, so its final symlink is already followed.
-    return this.#call('utime', p, async () => setHostTimesAsync((await this.#existing('utime', p, true)).real, atimeNs, mtimeNs, false))
+    return this.#call('utime', p, async () =>
+      setHostTimesAsync(
+        (await this.#existing('utime', p, true)).real,
+        { atimeNs, mtimeNs },
+        { follow: false, neverBlock: this.#asyncLook !== undefined },
+      ),
+    )
   }
 
   protected async _lutimes(p: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
-    return this.#call('lutime', p, async () => setHostTimesAsync((await this.#existing('lutime', p, false)).real, atimeNs, mtimeNs, false))
+    return this.#call('lutime', p, async () =>
+      setHostTimesAsync(
+        (await this.#existing('lutime', p, false)).real,
+        { atimeNs, mtimeNs },
+        { follow: false, neverBlock: this.#asyncLook !== undefined },
+      ),
+    )
   }
 
   protected async _getxattr(p: string, name: string): Promise<Buffer> {

@@ -111,9 +111,23 @@ class TimeSetter {
 
 let setter: TimeSetter | null | undefined
 
-/** As setHostTimes, with exact times through the perl coprocess where there is one (touch otherwise). */
-export async function setHostTimesAsync(path: string, atimeNs: bigint, mtimeNs: bigint, follow: boolean): Promise<void> {
-  if (exactInDouble(atimeNs) && exactInDouble(mtimeNs)) return setHostTimes(path, atimeNs, mtimeNs, follow)
+/**
+ * As setHostTimes, with exact times through the perl coprocess where there is
+ * one (touch otherwise). With `neverBlock` no call blocks the event loop: the
+ * path may be on a FUSE mount this very process serves.
+ */
+export async function setHostTimesAsync(
+  path: string,
+  times: { atimeNs: bigint; mtimeNs: bigint },
+  opts: { follow: boolean; neverBlock?: boolean },
+): Promise<void> {
+  const { atimeNs, mtimeNs } = times
+  const { follow } = opts
+  if (exactInDouble(atimeNs) && exactInDouble(mtimeNs)) {
+    if (!opts.neverBlock) return setHostTimes(path, atimeNs, mtimeNs, follow)
+    const set = follow ? fs.promises.utimes : fs.promises.lutimes
+    return set(path, secondsOf(atimeNs), secondsOf(mtimeNs))
+  }
   const no = UTIMENSAT[process.arch]
   if (setter === undefined && no !== undefined) setter = new TimeSetter(no)
   const errno = setter ? await setter.set(path, atimeNs, mtimeNs, follow) : -1

@@ -5,7 +5,8 @@
  * holds is also read back with `getfattr -h`, as any program in a container
  * would see it. A driver that declares `xattrs: []` skips the xattr cases.
  */
-import { execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { defineCases } from '../case.js'
 import { assert, rejects } from '../assert.js'
@@ -31,11 +32,16 @@ async function tree(fs: SnapshotFs): Promise<void> {
   await fs.symlink('f', '/d/l')
 }
 
-/** What `getfattr -h` reads at a path of a kernel mount: name → value. */
-function getfattr(fs: SnapshotFs, p: string): Map<string, Buffer> {
+const run = promisify(execFile)
+
+/**
+ * What `getfattr -h` reads at a path of a kernel mount: name → value. Never a
+ * synchronous child: the mount may be served by this very process (row's FUSE).
+ */
+async function getfattr(fs: SnapshotFs, p: string): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>()
   if (!(fs instanceof DirFs)) return out
-  const text = execFileSync('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', join(fs.root, p)]).toString()
+  const text = (await run('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', join(fs.root, p)])).stdout
   for (const line of text.split('\n')) {
     const m = /^([^#=][^=]*)=0x([0-9a-f]*)$/.exec(line.trim())
     if (m) out.set(m[1], Buffer.from(m[2], 'hex'))
@@ -44,9 +50,9 @@ function getfattr(fs: SnapshotFs, p: string): Map<string, Buffer> {
 }
 
 /** In the kernel pass, the mount shows exactly `want` at `p`. */
-function kernelShows(t: CaseContext, fs: SnapshotFs, p: string, want: Record<string, Buffer>): void {
+async function kernelShows(t: CaseContext, fs: SnapshotFs, p: string, want: Record<string, Buffer>): Promise<void> {
   if (t.access !== 'kernel') return
-  const got = getfattr(fs, p)
+  const got = await getfattr(fs, p)
   assert.deepStrictEqual([...got.keys()].sort(), Object.keys(want).sort(), `getfattr -h ${p}`)
   for (const [k, v] of Object.entries(want)) assert.ok(got.get(k)?.equals(v), `getfattr -h ${p}: ${k}`)
 }
@@ -71,8 +77,8 @@ export const xattrCases = defineCases('xattrs', [
         assert.deepStrictEqual(await fs.listxattr('/d/f'), ['security.capability', 'user.blob', 'user.empty'])
         assert.deepStrictEqual(await fs.listxattr('/d'), ['user.kind'])
         assert.deepStrictEqual(await fs.listxattr('/d/l'), ['trusted.own'], "a symlink lists its own attributes, not its target's")
-        kernelShows(t, fs, '/d/f', { 'security.capability': CAP_NET_RAW_EP, 'user.blob': BLOB, 'user.empty': Buffer.alloc(0) })
-        kernelShows(t, fs, '/d/l', { 'trusted.own': Buffer.from('link') })
+        await kernelShows(t, fs, '/d/f', { 'security.capability': CAP_NET_RAW_EP, 'user.blob': BLOB, 'user.empty': Buffer.alloc(0) })
+        await kernelShows(t, fs, '/d/l', { 'trusted.own': Buffer.from('link') })
         await fs.removexattr('/d/f', 'user.blob')
         assert.deepStrictEqual(await fs.listxattr('/d/f'), ['security.capability', 'user.empty'])
       })
@@ -157,13 +163,13 @@ export const xattrCases = defineCases('xattrs', [
         assert.ok((await fs.getxattr('/d/f', 'security.capability')).equals(CAP_NET_RAW_EP))
         await fs.setxattr('/d', 'user.kind', Buffer.from('child'))
         await fs.removexattr('/d/f', 'security.capability')
-        kernelShows(t, fs, '/d', { 'user.kind': Buffer.from('child') })
-        kernelShows(t, fs, '/d/f', {})
+        await kernelShows(t, fs, '/d', { 'user.kind': Buffer.from('child') })
+        await kernelShows(t, fs, '/d/f', {})
       })
       await t.withFs(sn, 'v', async (fs) => {
         assert.equal((await fs.getxattr('/d', 'user.kind')).toString(), 'parent')
         assert.ok((await fs.getxattr('/d/f', 'security.capability')).equals(CAP_NET_RAW_EP))
-        kernelShows(t, fs, '/d/f', { 'security.capability': CAP_NET_RAW_EP })
+        await kernelShows(t, fs, '/d/f', { 'security.capability': CAP_NET_RAW_EP })
       })
     },
   },
