@@ -41,9 +41,15 @@ function kernelMountable(type: string): boolean {
   }
 }
 
-function printMounts(ctx: CliContext, mounts: Mount[], target = '<target>'): void {
+function printMounts(ctx: CliContext, mounts: Mount[], opts: { target?: string | undefined; served?: boolean | undefined } = {}): void {
+  const target = opts.target ?? '<target>'
   if (ctx.json) {
     ctx.printJson(mounts)
+    return
+  }
+  if (opts.served) {
+    // The mount lives in this process (row's FUSE server) and ends with it: a mount command would name nothing.
+    ctx.print("# no kernel mount after this command: this driver's mounts are served by the process holding the store")
     return
   }
   for (const m of mounts) {
@@ -147,7 +153,8 @@ export const mounts: Command = {
   usage: 'mounts KEY [TARGET]',
   args: [1, 2],
   async run(ctx, [key, target]) {
-    printMounts(ctx, await (await ctx.sn()).mounts(key), target)
+    const sn = await ctx.sn()
+    printMounts(ctx, await sn.mounts(key), { target, served: sn.capabilities?.servedMounts })
   },
 }
 
@@ -160,7 +167,8 @@ function creating(name: 'prepare' | 'view', summary: string): Command {
     options: labelOption,
     args: [1, 2],
     async run(ctx, [key, parent], opts) {
-      printMounts(ctx, await (await ctx.sn())[name](key, parent, { labels: parseLabels(opts.label) }))
+      const sn = await ctx.sn()
+      printMounts(ctx, await sn[name](key, parent, { labels: parseLabels(opts.label) }), { served: sn.capabilities?.servedMounts })
     },
   }
 }
